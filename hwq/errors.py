@@ -1,0 +1,18 @@
+"""User-facing errors.
+
+Every problem caused by the user's input (a malformed IR, an unknown option, NaN
+weights...) is raised as :class:`HwqError`; the CLI prints its message as one line and
+exits 1. Anything else escaping is a bug in hwq.
+"""
+
+
+class HwqError(Exception):
+    """An error in the user's input, reported as one line without a traceback."""
+
+
+class IRError(HwqError):
+    """The IR file or in-memory model breaks the schema. The message names the place."""
+
+
+class SemanticsError(HwqError):
+    """The integer model cannot be evaluated exactly (e.g. accumulator overflow)."""

@@ -1,0 +1,34 @@
+"""Float64 reference kernels: the same layers on real numbers, for accuracy comparisons."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwq.golden.windows import pad_nchw, windows
+from hwq.ir.layers import Conv2d, Dense, Pool
+
+
+def dense(layer: Dense, x: np.ndarray) -> np.ndarray:
+    y = x @ layer.weight.dense_float().T
+    return y + layer.bias if layer.bias is not None else y
+
+
+def conv2d(layer: Conv2d, x: np.ndarray) -> np.ndarray:
+    cols = windows(pad_nchw(x, layer.padding, 0.0), layer.kernel, layer.stride)
+    n, oh, ow = cols.shape[:3]
+    w = layer.weight.dense_float().reshape(layer.out_channels, -1)
+    y = (cols.reshape(n * oh * ow, -1) @ w.T).reshape(n, oh, ow, -1).transpose(0, 3, 1, 2)
+    return y + layer.bias.reshape(1, -1, 1, 1) if layer.bias is not None else y
+
+
+def maxpool(layer: Pool, x: np.ndarray) -> np.ndarray:
+    return windows(x, layer.kernel, layer.stride).max(axis=(4, 5)).transpose(0, 3, 1, 2)
+
+
+def avgpool(layer: Pool, x: np.ndarray) -> np.ndarray:
+    return windows(x, layer.kernel, layer.stride).mean(axis=(4, 5)).transpose(0, 3, 1, 2)
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)

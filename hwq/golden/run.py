@@ -1,0 +1,134 @@
+"""Run a model: the bit-exact integer golden model, or the float64 reference."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwq.errors import HwqError
+from hwq.golden import float_kernels as fk
+from hwq.golden import int_kernels as ik
+from hwq.golden.fixedpoint import round_half_away, saturate
+from hwq.ir.layers import Add, AvgPool, Conv2d, Dense, Flatten, Input, MaxPool, ReLU, Softmax
+from hwq.ir.model import Model
+from hwq.ir.quant import QuantParams
+
+
+def quantize(x: np.ndarray, q: QuantParams) -> np.ndarray:
+    """Real -> integer grid: clamp(round_half_away(x / scale) + zero_point) in float64."""
+    x = np.asarray(x, dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise HwqError("input: contains NaN or Inf")
+    return saturate(round_half_away(x / q.scale) + q.zero_point, q.qmin, q.qmax)
+
+
+def dequantize(v: np.ndarray, q: QuantParams) -> np.ndarray:
+    return q.scale * (np.asarray(v, dtype=np.float64) - q.zero_point)
+
+
+def _inputs(model: Model, x) -> dict[str, np.ndarray]:
+    ins = model.inputs
+    if isinstance(x, dict):
+        missing = [i.name for i in ins if i.name not in x]
+        if missing:
+            raise HwqError(f"input: no data for graph input {missing[0]}")
+        return {i.name: np.asarray(x[i.name]) for i in ins}
+    if len(ins) != 1:
+        raise HwqError(f"input: the model has {len(ins)} inputs; pass a dict by name")
+    return {ins[0].name: np.asarray(x)}
+
+
+def _check_shape(inp: Input, arr: np.ndarray) -> np.ndarray:
+    shape = tuple(inp.shape)
+    if arr.shape == shape:
+        arr = arr[None]
+    if arr.shape[1:] != shape:
+        raise HwqError(f"input: {inp.name} expects shape [N, {', '.join(map(str, shape))}], "
+                       f"got {list(arr.shape)}")
+    return arr
+
+
+def run_int(model: Model, x, keep_all: bool = False) -> dict[str, np.ndarray]:
+    """Evaluate the integer semantics. ``x``: integer arrays (taken as already quantized)
+    or float arrays (quantized with each input's QuantParams). Returns int64 arrays by
+    layer name (float64 for softmax); only the outputs unless ``keep_all``.
+    """
+    if not model.is_quantized:
+        raise HwqError(f"{model.name}: has no activation quantization; run it in float mode "
+                       "or quantize it (hwq compress --act-bits 8 --data digits)")
+    vals: dict[str, np.ndarray] = {}
+    for name, arr in _inputs(model, x).items():
+        inp = model.layers[name]
+        arr = _check_shape(inp, arr)
+        if np.issubdtype(arr.dtype, np.integer):
+            if arr.size and (arr.min() < inp.quant.qmin or arr.max() > inp.quant.qmax):
+                raise HwqError(f"input: {name} holds values outside [{inp.quant.qmin}, {inp.quant.qmax}]")
+            vals[name] = arr.astype(np.int64)
+        elif np.issubdtype(arr.dtype, np.floating):
+            vals[name] = quantize(arr, inp.quant)
+        else:
+            raise HwqError(f"input: dtype {arr.dtype} is neither integer nor float")
+    for layer in model.topo_order():
+        if isinstance(layer, Input):
+            continue
+        src = [vals[i] for i in layer.inputs]
+        qin = [model.layers[i].quant for i in layer.inputs]
+        if isinstance(layer, Dense):
+            y = ik.dense(layer, src[0], qin[0])
+        elif isinstance(layer, Conv2d):
+            y = ik.conv2d(layer, src[0], qin[0])
+        elif isinstance(layer, ReLU):
+            y = ik.relu(src[0], layer.quant)
+        elif isinstance(layer, MaxPool):
+            y = ik.maxpool(layer, src[0])
+        elif isinstance(layer, AvgPool):
+            y = ik.avgpool(layer, src[0], layer.quant)
+        elif isinstance(layer, Flatten):
+            y = src[0].reshape(src[0].shape[0], -1)
+        elif isinstance(layer, Add):
+            y = ik.add(layer, src[0], qin[0], src[1], qin[1])
+        elif isinstance(layer, Softmax):
+            y = fk.softmax(dequantize(src[0], qin[0]))
+        else:  # pragma: no cover - validate() rejects unknown kinds
+            raise HwqError(f"{layer.name}: kind {layer.KIND} has no integer kernel")
+        vals[layer.name] = y
+    return vals if keep_all else {o: vals[o] for o in model.outputs}
+
+
+def run_float(model: Model, x, keep_all: bool = False) -> dict[str, np.ndarray]:
+    """Float64 reference: the weights as encoded (``dense_float``), no activation rounding."""
+    vals: dict[str, np.ndarray] = {}
+    for name, arr in _inputs(model, x).items():
+        arr = _check_shape(model.layers[name], np.asarray(arr, dtype=np.float64))
+        if not np.isfinite(arr).all():
+            raise HwqError("input: contains NaN or Inf")
+        vals[name] = arr
+    for layer in model.topo_order():
+        if isinstance(layer, Input):
+            continue
+        src = [vals[i] for i in layer.inputs]
+        if isinstance(layer, Dense):
+            y = fk.dense(layer, src[0])
+        elif isinstance(layer, Conv2d):
+            y = fk.conv2d(layer, src[0])
+        elif isinstance(layer, ReLU):
+            y = np.maximum(src[0], 0.0)
+        elif isinstance(layer, MaxPool):
+            y = fk.maxpool(layer, src[0])
+        elif isinstance(layer, AvgPool):
+            y = fk.avgpool(layer, src[0])
+        elif isinstance(layer, Flatten):
+            y = src[0].reshape(src[0].shape[0], -1)
+        elif isinstance(layer, Add):
+            y = src[0] + src[1]
+        elif isinstance(layer, Softmax):
+            y = fk.softmax(src[0])
+        else:  # pragma: no cover
+            raise HwqError(f"{layer.name}: kind {layer.KIND} has no float kernel")
+        vals[layer.name] = y
+    return vals if keep_all else {o: vals[o] for o in model.outputs}
+
+
+def output_as_float(model: Model, name: str, y: np.ndarray) -> np.ndarray:
+    """Dequantize an integer output (softmax outputs are already float)."""
+    layer = model.layers[name]
+    return y if layer.quant is None else dequantize(y, layer.quant)

@@ -1,0 +1,126 @@
+"""Compressed sparse rows/columns with b-bit relative indices and filler zeros.
+
+The matrix view of a weight is (rows = output channels, cols = inputs x kernel taps).
+CSC groups the stored entries by column (EIE), CSR by row (Deep Compression's figure).
+Each stored entry carries ``rel`` = the number of zeros skipped since the previous stored
+entry of the same column (row) -- EIE's ``z``. When a gap exceeds 2**index_bits - 1 an
+explicit *filler* entry whose value decodes to exactly zero is stored at the furthest
+reachable position. ``ptr[j]..ptr[j+1]`` delimits column (row) j's stored entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwq.errors import IRError
+
+SPARSE_FORMATS = ("csr", "csc")
+MAX_INDEX_BITS = 16
+
+
+@dataclass
+class SparseIndex:
+    format: str  # "csr" or "csc"
+    index_bits: int
+    pointer_bits: int
+    ptr: np.ndarray  # int32, n_major + 1
+    rel: np.ndarray  # uint8/uint16, one per stored entry
+
+    @property
+    def stored(self) -> int:
+        return int(self.rel.shape[0])
+
+    def check(self, matrix_shape: tuple[int, int], where: str) -> None:
+        if self.format not in SPARSE_FORMATS:
+            raise IRError(f"{where}.format: {self.format!r} is not one of csr, csc")
+        if not isinstance(self.index_bits, int) or not 1 <= self.index_bits <= MAX_INDEX_BITS:
+            raise IRError(f"{where}.index_bits: {self.index_bits!r} not in [1, {MAX_INDEX_BITS}]")
+        if not isinstance(self.pointer_bits, int) or not 1 <= self.pointer_bits <= 32:
+            raise IRError(f"{where}.pointer_bits: {self.pointer_bits!r} not in [1, 32]")
+        n_major, n_minor = _major_minor(self.format, matrix_shape)
+        p, rel = self.ptr, self.rel
+        if p.shape != (n_major + 1,):
+            raise IRError(f"{where}.ptr: shape {p.shape} != ({n_major + 1},)")
+        if p[0] != 0 or p[-1] != rel.shape[0]:
+            raise IRError(f"{where}.ptr: must start at 0 and end at the stored count {rel.shape[0]}")
+        if (np.diff(p) < 0).any():
+            raise IRError(f"{where}.ptr: must be non-decreasing")
+        if int(p[-1]) >= (1 << self.pointer_bits):
+            raise IRError(f"{where}.ptr: value {int(p[-1])} does not fit pointer_bits {self.pointer_bits}")
+        limit = 1 << self.index_bits
+        if rel.size and int(rel.max()) >= limit:
+            raise IRError(f"{where}.rel: value {int(rel.max())} >= 2^index_bits = {limit}")
+        minor = self._minor_positions()
+        if minor.size and int(minor.max()) >= n_minor:
+            j = int(np.searchsorted(p, int(np.argmax(minor >= n_minor)), side="right") - 1)
+            raise IRError(f"{where}.rel: {'column' if self.format == 'csc' else 'row'} {j} "
+                          f"runs past the matrix edge ({n_minor})")
+
+    def _minor_positions(self) -> np.ndarray:
+        """Absolute position of every stored entry inside its column (CSC) or row (CSR)."""
+        csum = np.cumsum(self.rel.astype(np.int64) + 1)
+        major = np.repeat(np.arange(self.ptr.shape[0] - 1), np.diff(self.ptr))
+        start = self.ptr[:-1].astype(np.int64)[major]
+        before = np.where(start > 0, csum[np.maximum(start - 1, 0)], 0)
+        return csum - before - 1
+
+    def coordinates(self) -> tuple[np.ndarray, np.ndarray]:
+        """(row, col) of every stored entry, in storage order."""
+        minor = self._minor_positions()
+        major = np.repeat(np.arange(self.ptr.shape[0] - 1), np.diff(self.ptr))
+        return (minor, major) if self.format == "csc" else (major, minor)
+
+
+def _major_minor(fmt: str, shape: tuple[int, int]) -> tuple[int, int]:
+    rows, cols = shape
+    return (cols, rows) if fmt == "csc" else (rows, cols)
+
+
+def encode(mask: np.ndarray, fmt: str, index_bits: int) -> tuple[SparseIndex, np.ndarray]:
+    """Pack the non-zero pattern ``mask`` (2-D bool) into a sparse index.
+
+    Returns the index and, for every stored entry, the flat (row-major) position in the
+    matrix it stands for, or -1 for a filler entry (whose value must be zero).
+    """
+    if fmt not in SPARSE_FORMATS:
+        raise IRError(f"sparse format {fmt!r} is not one of csr, csc")
+    if not 1 <= index_bits <= MAX_INDEX_BITS:
+        raise IRError(f"index_bits {index_bits} not in [1, {MAX_INDEX_BITS}]")
+    mask = np.asarray(mask, dtype=bool)
+    rows, cols = mask.shape
+    view = mask.T if fmt == "csc" else mask  # view[major, minor]
+    max_gap = (1 << index_bits) - 1
+    ptr = [0]
+    rel_out: list[np.ndarray] = []
+    src_out: list[np.ndarray] = []
+    for major in range(view.shape[0]):
+        pos = np.flatnonzero(view[major])
+        if pos.size:
+            gaps = np.diff(pos, prepend=-1) - 1  # zeros before each non-zero
+            # fillers needed before each entry: each filler consumes max_gap zeros + itself
+            nfill = gaps // (max_gap + 1)
+            total = pos.size + int(nfill.sum())
+            rel = np.empty(total, dtype=np.int64)
+            src = np.empty(total, dtype=np.int64)
+            k = 0
+            for p, g, nf in zip(pos, gaps, nfill):
+                for _ in range(nf):
+                    rel[k], src[k] = max_gap, -1
+                    k += 1
+                rel[k] = g - nf * (max_gap + 1)
+                flat = (p * cols + major) if fmt == "csc" else (major * cols + p)
+                src[k] = flat
+                k += 1
+            rel_out.append(rel)
+            src_out.append(src)
+        ptr.append(ptr[-1] + (rel_out[-1].size if pos.size else 0))
+    rel_all = np.concatenate(rel_out) if rel_out else np.zeros(0, dtype=np.int64)
+    src_all = np.concatenate(src_out) if src_out else np.zeros(0, dtype=np.int64)
+    stored = int(ptr[-1])
+    pointer_bits = max(1, int(stored).bit_length())
+    rel_dtype = np.uint8 if index_bits <= 8 else np.uint16
+    idx = SparseIndex(fmt, index_bits, pointer_bits, np.array(ptr, dtype=np.int32),
+                      rel_all.astype(rel_dtype))
+    return idx, src_all

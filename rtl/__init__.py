@@ -1,0 +1,1 @@
+"""Amaranth designs of the EIE-style accelerator (filled in by the gen-rtl issue)."""
