@@ -98,6 +98,9 @@ def run_float(model: Model, x, keep_all: bool = False) -> dict[str, np.ndarray]:
     """Float64 reference: the weights as encoded (``dense_float``), no activation rounding."""
     vals: dict[str, np.ndarray] = {}
     for name, arr in _inputs(model, x).items():
+        q = model.layers[name].quant
+        if np.issubdtype(arr.dtype, np.integer) and q is not None:
+            arr = dequantize(arr, q)  # integers are quantized values, as in run_int
         arr = _check_shape(model.layers[name], np.asarray(arr, dtype=np.float64))
         if not np.isfinite(arr).all():
             raise HwqError("input: contains NaN or Inf")

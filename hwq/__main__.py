@@ -1,0 +1,3 @@
+from hwq.cli import main
+
+main()

@@ -1,0 +1,206 @@
+"""The ``hwq`` command line. Each subcommand is a thin shell over a library function.
+
+User errors (HwqError) print one line on stderr and exit 1; usage errors exit 2 (click);
+subcommands owned by later work exit 2 with "not implemented yet".
+Set HWQ_DEBUG=1 to get tracebacks for unexpected errors.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from hwq import __version__
+from hwq.errors import HwqError
+
+
+def _fail(msg: str) -> None:
+    click.echo(f"hwq: error: {msg}", err=True)
+    sys.exit(1)
+
+
+def guarded(fn):
+    """Turn every failure into one line on stderr and exit code 1, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except HwqError as e:
+            _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+        except MemoryError:
+            _fail("out of memory")
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as e:  # a bug in hwq; still one line unless debugging
+            if os.environ.get("HWQ_DEBUG"):
+                raise
+            _fail(f"internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+                  "(set HWQ_DEBUG=1 for a traceback)")
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hwq")
+def main() -> None:
+    """hwq: compressed neural networks on hardware (IR, golden model, cost, C and RTL)."""
+
+
+def _load(path: str):
+    from hwq import ir
+
+    return ir.load(path)
+
+
+def _out_path(path: str) -> str:
+    if path is None:
+        raise HwqError("an output path is needed (-o FILE)")
+    return path
+
+
+# --------------------------------------------------------------------------- import
+@main.command("import")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="IR file to write.")
+@guarded
+def import_cmd(model: str, output: str) -> None:
+    """Convert an ONNX model to an hwq IR file (float weights)."""
+    from hwq import ir
+    from hwq.frontends.onnx_import import import_onnx
+
+    if not Path(model).is_file():
+        raise HwqError(f"{model}: no such file")
+    m = import_onnx(model)
+    ir.save(m, output)
+    click.echo(f"wrote {output}: {len(m.layers)} layers")
+
+
+# --------------------------------------------------------------------------- info
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@guarded
+def info(model: str, as_json: bool) -> None:
+    """Per-layer table: kind, shape, encoding, density, bits per weight, storage."""
+    m = _load(model)
+    from hwq.info import model_info, render_table
+
+    data = model_info(m)
+    click.echo(json.dumps(data, indent=1) if as_json else render_table(data))
+
+
+# --------------------------------------------------------------------------- run
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False),
+              help=".npy batch: integers are taken as quantized, floats are quantized.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the output as .npy.")
+@click.option("--mode", type=click.Choice(["int", "float"]), default=None,
+              help="int: the bit-exact golden model (default for quantized models); float: reference.")
+@click.option("--json", "as_json", is_flag=True, help="Print outputs and argmax as JSON.")
+@guarded
+def run(model: str, input_path: str, output: str | None, mode: str | None, as_json: bool) -> None:
+    """Run the golden model on an input batch."""
+    from hwq.golden import run_float, run_int
+    from hwq.npyio import load_npy, save_npy
+
+    m = _load(model)
+    x = load_npy(input_path)
+    mode = mode or ("int" if m.is_quantized else "float")
+    outs = (run_int if mode == "int" else run_float)(m, x)
+    name = m.outputs[0]
+    y = outs[name]
+    if output:
+        save_npy(output, y)
+    if as_json:
+        click.echo(json.dumps({"model": m.name, "mode": mode, "output": name,
+                               "shape": list(y.shape), "argmax": y.reshape(y.shape[0], -1).argmax(1).tolist(),
+                               "values": y.tolist()}))
+    elif not output:
+        click.echo(f"{name} ({mode}): shape {list(y.shape)}")
+        click.echo(f"argmax: {y.reshape(y.shape[0], -1).argmax(1).tolist()}")
+    else:
+        click.echo(f"wrote {output}: {name} ({mode}) shape {list(y.shape)}")
+
+
+# --------------------------------------------------------------------------- compress
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("--prune", type=float, default=None, help="Fraction of weights to remove per layer (0..1).")
+@click.option("--prune-quality", type=float, default=None, help="Prune |w| < quality x std(w) instead.")
+@click.option("--share-bits", type=int, default=None, help="k-means weight sharing with 2^b values.")
+@click.option("--init", type=click.Choice(["linear", "density", "forgy"]), default="linear",
+              help="k-means centroid initialisation.")
+@click.option("--pow2", "pow2_bits", type=int, default=None, flag_value=5, is_flag=False,
+              help="Power-of-two weights with this many bits (default 5).")
+@click.option("--ternary", is_flag=True, help="Ternary weights {-s_n, 0, +s_p}.")
+@click.option("--int8", "int8", is_flag=True, help="Symmetric per-channel int8 weights.")
+@click.option("--pq", "pq", type=str, default=None, help="Product quantization M:K (e.g. 4:32).")
+@click.option("--sparse", type=click.Choice(["auto", "csc", "csr", "none"]), default="auto",
+              help="Sparse layout for pruned layers (auto: CSC when pruned).")
+@click.option("--index-bits", type=int, default=None, help="Relative index bits (default 4 fc, 5 conv).")
+@click.option("--retrain-epochs", type=int, default=0, help="Retrain after pruning/sharing (needs --data).")
+@click.option("--lr", type=float, default=0.01, show_default=True)
+@click.option("--act-bits", type=int, default=None, help="Quantize activations to this width (needs --data).")
+@click.option("--pow2-act", is_flag=True, help="Power-of-two activation scales (shift requantization).")
+@click.option("--data", type=click.Choice(["digits"]), default=None, help="Data set for retraining/accuracy.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@guarded
+def compress(model: str, output: str, **opts) -> None:
+    """Prune, share, quantize and pack a model; prints size and accuracy before and after."""
+    from hwq.compress.pipeline import CompressOptions, compress_file
+
+    report = compress_file(model, output, CompressOptions.from_cli(**opts), echo=click.echo)
+    click.echo(report)
+
+
+# --------------------------------------------------------------------------- random
+@main.command()
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("--layers", default="64,32,10", show_default=True, help="Feature sizes of an MLP.")
+@click.option("--density", type=float, default=0.1, show_default=True)
+@click.option("--encoding", type=click.Choice(["int8", "codebook", "pow2", "ternary"]), default="codebook",
+              show_default=True)
+@click.option("--bits", type=int, default=4, show_default=True, help="Code bits (codebook/pow2).")
+@click.option("--sparse", type=click.Choice(["csc", "csr", "none"]), default="csc", show_default=True)
+@click.option("--index-bits", type=int, default=4, show_default=True)
+@click.option("--act-bits", type=int, default=8, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@guarded
+def random(output: str, **opts) -> None:
+    """Write a random quantized MLP (benchmark layers for back ends)."""
+    from hwq import ir
+    from hwq.compress.random_model import random_mlp
+
+    m = random_mlp(**opts)
+    ir.save(m, output)
+    click.echo(f"wrote {output}: {len(m.weighted())} weighted layers")
+
+
+# --------------------------------------------------------------------------- later issues
+def _not_yet(name: str, what: str):
+    @main.command(name, context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+                  help=f"{what} (not implemented yet).")
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def cmd(args) -> None:
+        click.echo(f"hwq {name}: not implemented yet", err=True)
+        sys.exit(2)
+
+    return cmd
+
+
+_not_yet("estimate", "Cycle-level memory/compute/energy model per layer and target")
+_not_yet("gen-c", "Generate C kernels for ARM and host targets")
+_not_yet("gen-rtl", "Generate Amaranth RTL of the EIE-style accelerator")
+_not_yet("simulate", "Simulate the generated RTL against the golden model with cocotb")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,93 @@
+"""Random quantized models: benchmark layers for the back ends and fuzzing for the tests.
+
+Weights are drawn directly as integer codes of the requested encoding (no training), with
+scales chosen so activations keep a useful range; activations are then calibrated on
+random inputs like a real model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwq.compress.calibrate import calibrate
+from hwq.errors import HwqError
+from hwq.ir.layers import Dense, Input, ReLU
+from hwq.ir.model import Model
+from hwq.ir.sparse import encode as encode_sparse
+from hwq.ir.values import CodebookValues, Int8Values, Pow2Values, TernaryValues
+from hwq.ir.weight import Weight
+
+ENCODINGS = ("int8", "codebook", "pow2", "ternary")
+
+
+def random_codes(rng: np.random.Generator, n: int, encoding: str, bits: int, sparse: bool):
+    """``n`` random non-zero codes of ``encoding`` and a factory for the codec around them.
+
+    Returns (codes, make) where ``make(codes)`` builds the Values object; a zero code
+    (needed by sparse fillers) is always representable.
+    """
+    if encoding == "int8":
+        codes = rng.integers(1, 128, n) * rng.choice([-1, 1], n)
+        scale = np.array([1.0 / 64], np.float32)
+        return codes.astype(np.int8), lambda c: Int8Values(c.astype(np.int8), scale)
+    if encoding == "codebook":
+        k = 1 << bits
+        cb = np.sort(rng.integers(-2048, 2048, k)).astype(np.int16)
+        cb[0] = 0  # index 0 is the exact zero that fillers use
+        codes = rng.integers(1, k, n) if k > 1 else np.zeros(n, np.int64)
+        scale = np.array([1.0 / 1024], np.float32)
+        return codes.astype(np.uint8 if bits <= 8 else np.uint16), \
+            lambda c: CodebookValues(c, cb, scale, bits, 16)
+    if encoding == "pow2":
+        if not 2 <= bits <= 8:
+            raise HwqError(f"--bits {bits}: pow2 codes have 2 to 8 bits")
+        kmax = (1 << (bits - 1)) - 1
+        codes = rng.integers(1, kmax + 1, n) | (rng.integers(0, 2, n) << (bits - 1))
+        return codes.astype(np.uint8), lambda c: Pow2Values(c.astype(np.uint8), bits, -kmax - 2)
+    if encoding == "ternary":
+        mags = np.array([rng.integers(100, 1000), rng.integers(100, 1000)], np.int16)
+        scale = np.array([1.0 / 1024], np.float32)
+        return rng.choice([-1, 1], n).astype(np.int8), lambda c: TernaryValues(c.astype(np.int8), mags, scale)
+    raise HwqError(f"encoding {encoding!r} is not one of {', '.join(ENCODINGS)}")
+
+
+def random_weight(rng: np.random.Generator, shape: tuple[int, ...], encoding: str, density: float,
+                  bits: int = 4, sparse: str = "csc", index_bits: int = 4) -> Weight:
+    if not 0 < density <= 1:
+        raise HwqError(f"--density {density}: must be in (0, 1]")
+    rows, cols = shape[0], int(np.prod(shape[1:]))
+    mask = rng.random((rows, cols)) < density
+    if sparse == "none":
+        codes, make = random_codes(rng, rows * cols, encoding, bits, False)
+        codes = np.where(mask.reshape(-1), codes, 0).astype(codes.dtype)
+        return Weight(tuple(shape), make(codes))
+    idx, src = encode_sparse(mask, sparse, index_bits)
+    codes, make = random_codes(rng, idx.stored, encoding, bits, True)
+    codes = np.where(src >= 0, codes, 0).astype(codes.dtype)
+    return Weight(tuple(shape), make(codes), idx)
+
+
+def random_mlp(layers: str = "64,32,10", density: float = 0.1, encoding: str = "codebook", bits: int = 4,
+               sparse: str = "csc", index_bits: int = 4, act_bits: int = 8, seed: int = 0) -> Model:
+    try:
+        sizes = [int(s) for s in layers.split(",")]
+    except ValueError:
+        raise HwqError(f"--layers {layers!r}: expected comma-separated sizes like 64,32,10") from None
+    if len(sizes) < 2 or min(sizes) < 1 or max(sizes) > 65536:
+        raise HwqError(f"--layers {layers!r}: need at least two sizes in [1, 65536]")
+    rng = np.random.default_rng(seed)
+    model = Model("random_mlp", {}, [], {"source": "hwq random", "seed": seed})
+    model.layers["input"] = Input("input", [], shape=(sizes[0],))
+    prev = "input"
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:]), start=1):
+        name = f"fc{i}"
+        w = random_weight(rng, (n_out, n_in), encoding, density, bits, sparse, index_bits)
+        bias = (rng.normal(size=n_out) * 0.1).astype(np.float32)
+        model.layers[name] = Dense(name, [prev], in_features=n_in, out_features=n_out, weight=w, bias=bias)
+        prev = name
+        if i < len(sizes) - 1:
+            model.layers[f"relu{i}"] = ReLU(f"relu{i}", [prev])
+            prev = f"relu{i}"
+    model.outputs = [prev]
+    x = rng.random((256, sizes[0]))
+    return calibrate(model, x, act_bits=act_bits, weights_to_int8=False)
