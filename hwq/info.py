@@ -38,7 +38,7 @@ def model_info(model: Model) -> dict:
             row.update(weights=0, nnz=0, stored=0, density=None, encoding=None, bits=None,
                        index_bits=None, storage_bits=None)
         layers.append(row)
-    total = StorageBits.sum(totals)
+    total = sum(totals, StorageBits())
     n_weights = sum(r["weights"] for r in layers)
     nnz = sum(r["nnz"] for r in layers)
     return {"name": model.name, "schema_version": SCHEMA_VERSION, "quantized": model.is_quantized,
@@ -49,13 +49,13 @@ def model_info(model: Model) -> dict:
             "provenance": model.provenance, "layers": layers}
 
 
-def _kb(bits: int) -> str:
-    return f"{bits / 8192:.1f}"
+def _bytes(bits: int) -> str:
+    return str((bits + 7) // 8)
 
 
 def render_table(data: dict) -> str:
     head = ["layer", "kind", "shape", "encoding", "density", "bits", "payload", "index", "pointer",
-            "codebook", "bias", "total KiB"]
+            "codebook", "bias", "total"]
     rows = []
     for r in data["layers"]:
         sb = r["storage_bits"]
@@ -63,15 +63,15 @@ def render_table(data: dict) -> str:
             r["name"], r["kind"], "x".join(map(str, r["out_shape"])), r["encoding"] or "-",
             f"{r['density']:.1%}" if r["density"] is not None else "-",
             str(r["bits"]) if r["bits"] is not None else "-",
-            *([_kb(sb[p]) for p in PARTS] if sb else ["-"] * len(PARTS)),
+            *([_bytes(sb[p]) for p in PARTS] if sb else ["-"] * len(PARTS)),
         ])
     sb = data["storage_bits"]
     rows.append(["total", "", "", "", f"{data['density']:.1%}" if data["density"] is not None else "-", "",
-                 *[_kb(sb[p]) for p in PARTS]])
+                 *[_bytes(sb[p]) for p in PARTS]])
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
     line = lambda cells: "  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
     out = [f"model {data['name']} (schema v{data['schema_version']}, "
-           f"{'quantized' if data['quantized'] else 'float'}); storage in KiB",
+           f"{'quantized' if data['quantized'] else 'float'}); storage in bytes",
            line(head), line(["-" * w for w in widths])]
     out += [line(r) for r in rows]
     out.append(f"compression vs dense float32 (payload+index+codebook): "
