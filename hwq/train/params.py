@@ -1,0 +1,67 @@
+"""Weight parameterizations: what SGD actually updates for one layer's weight.
+
+Each has ``value()`` (the float64 weight in the layer's logical shape) and
+``step(grad, lr, momentum, weight_decay)`` taking dL/dW in that shape; the momentum
+buffer lives inside so the training loop stays agnostic of the compression scheme.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class FreeWeight:
+    """Every element its own parameter; plain SGD with momentum.
+
+    ``trainable`` (bool mask, logical shape) freezes elements where False: they keep their
+    exact starting bits, so pruned weights stay 0 and SLQ/INQ-quantized weights stay on grid.
+    """
+
+    def __init__(self, w: np.ndarray, trainable: np.ndarray | None = None):
+        self.w = np.array(w, dtype=np.float64)  # a private copy
+        if trainable is not None:
+            trainable = np.asarray(trainable, dtype=bool)
+            if trainable.shape != self.w.shape:
+                raise ValueError(f"trainable mask shape {trainable.shape} != weight shape {self.w.shape}")
+        self.trainable = trainable
+        self.velocity = np.zeros_like(self.w)
+
+    def value(self) -> np.ndarray:
+        return self.w
+
+    def step(self, grad: np.ndarray, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+        g = grad + weight_decay * self.w
+        self.velocity = momentum * self.velocity - lr * g
+        if self.trainable is None:
+            self.w += self.velocity
+        else:
+            # Masked elements are never written, so they stay bit-identical (not merely close).
+            self.velocity[~self.trainable] = 0.0
+            self.w[self.trainable] += self.velocity[self.trainable]
+
+
+class SharedWeight:
+    """Deep Compression weight sharing: ``w = centroids[indices]``, index -1 = pruned (0).
+
+    Only the K centroids train: dL/dC_k is the sum of dL/dW over the positions using k.
+    """
+
+    def __init__(self, indices: np.ndarray, centroids: np.ndarray):
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.centroids = np.array(centroids, dtype=np.float64).reshape(-1)
+        if self.indices.size and (self.indices.min() < -1 or self.indices.max() >= len(self.centroids)):
+            raise ValueError(f"indices must lie in [-1, {len(self.centroids) - 1}]")
+        self._live = self.indices >= 0
+        self.velocity = np.zeros_like(self.centroids)
+
+    def value(self) -> np.ndarray:
+        return np.where(self._live, self.centroids[np.maximum(self.indices, 0)], 0.0)
+
+    def centroid_grad(self, grad: np.ndarray) -> np.ndarray:
+        return np.bincount(self.indices[self._live], weights=np.asarray(grad)[self._live],
+                           minlength=len(self.centroids))
+
+    def step(self, grad: np.ndarray, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+        g = self.centroid_grad(grad) + weight_decay * self.centroids
+        self.velocity = momentum * self.velocity - lr * g
+        self.centroids += self.velocity
