@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from hwq.errors import HwqError
+from hwq.ir.container import _umask
 
 MAX_NPY_BYTES = 1 << 30
 
@@ -41,6 +42,7 @@ def save_npy(path: str | os.PathLike, arr: np.ndarray) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.save(f, arr, allow_pickle=False)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -39,8 +39,8 @@ def random_codes(rng: np.random.Generator, n: int, encoding: str, bits: int, spa
         return codes.astype(np.uint8 if bits <= 8 else np.uint16), \
             lambda c: CodebookValues(c, cb, scale, bits, 16)
     if encoding == "pow2":
-        if not 2 <= bits <= 8:
-            raise HwqError(f"--bits {bits}: pow2 codes have 2 to 8 bits")
+        if not 2 <= bits <= 7:
+            raise HwqError(f"--bits {bits}: pow2 codes have 2 to 7 bits")
         kmax = (1 << (bits - 1)) - 1
         codes = rng.integers(1, kmax + 1, n) | (rng.integers(0, 2, n) << (bits - 1))
         return codes.astype(np.uint8), lambda c: Pow2Values(c.astype(np.uint8), bits, -kmax - 2)

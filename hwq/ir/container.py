@@ -163,6 +163,7 @@ def write_container(path: str | os.PathLike, manifest: dict, tensors: dict[str, 
                 buf = io.BytesIO()
                 np.lib.format.write_array(buf, arr, version=(1, 0), allow_pickle=False)
                 _write_entry(zf, TENSOR_DIR + name + ".npy", buf.getvalue())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -170,6 +171,12 @@ def write_container(path: str | os.PathLike, manifest: dict, tensors: dict[str, 
         except FileNotFoundError:
             pass
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write_entry(zf: zipfile.ZipFile, name: str, data: bytes) -> None:

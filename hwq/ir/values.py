@@ -224,7 +224,8 @@ class Pow2Values(Values):
         return 8  # e_min
 
     def check(self, channels: int, where: str) -> None:
-        _bits_ok(self.bits, 2, 8, f"{where}.bits")
+        # 7 bits already allow shifts up to 62; wider codes would overflow 64-bit hosts
+        _bits_ok(self.bits, 2, 7, f"{where}.bits")
         _bits_ok(self.e_min, -64, 63, f"{where}.e_min")
         top = _max_code(self.codes)
         if top >= (1 << self.bits):
