@@ -68,7 +68,7 @@ def calibrate(model: Model, x_calib: np.ndarray, act_bits: int = 8, pow2_scales:
     validate(model)
     if weights_to_int8:
         model = integer_weights(model)
-    float_model = _strip_quant(model)
+    float_model = strip_quant(model)
     acts = run_float(float_model, x_calib, keep_all=True)
     g = float_model.graph
     quant: dict[str, QuantParams] = {}
@@ -111,7 +111,8 @@ def calibrate(model: Model, x_calib: np.ndarray, act_bits: int = 8, pow2_scales:
     return validate(replace(model, layers=layers))
 
 
-def _strip_quant(model: Model) -> Model:
+def strip_quant(model: Model) -> Model:
+    """A copy without any activation quantization (quant, requant, bias_q): a float model."""
     layers = {}
     for name, layer in model.layers.items():
         layer = replace(layer, quant=None)

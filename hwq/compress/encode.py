@@ -18,7 +18,9 @@ import math
 
 import numpy as np
 
-from hwq.compress.int8 import as_finite, quantize_int8, round_half_away, symmetric_scale
+from hwq.compress.checks import as_finite
+from hwq.compress.int8 import quantize_int8, symmetric_scale
+from hwq.golden.fixedpoint import round_half_away
 from hwq.compress.pow2 import pow2_span, quantize_pow2
 from hwq.compress.pq import product_quantize
 from hwq.compress.ternary import integerize_ternary, quantize_ternary

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from hwq.compress.checks import as_finite
 from hwq.errors import HwqError
-
-
-def as_finite(w, what: str = "weight") -> np.ndarray:
-    """``w`` as float64, or HwqError naming the first NaN/Inf (a quantizer cannot place it)."""
-    w = np.asarray(w, dtype=np.float64)
-    bad = ~np.isfinite(w)
-    if bad.any():
-        k = int(np.flatnonzero(bad.ravel())[0])
-        raise HwqError(f"{what}: element {k} is {w.ravel()[k]} (weights must be finite)")
-    return w
+from hwq.golden.fixedpoint import round_half_away
 
 
 def symmetric_scale(maxabs, limit: int) -> np.ndarray:
@@ -32,11 +24,6 @@ def symmetric_scale(maxabs, limit: int) -> np.ndarray:
     if not np.isfinite(s).all():
         raise HwqError(f"weight magnitude {float(np.max(maxabs)):g} exceeds the float32 range")
     return np.where(s > 0, s, np.float32(1.0)).astype(np.float32)
-
-
-def round_half_away(x: np.ndarray) -> np.ndarray:
-    """Round half away from zero (np.round is half-to-even, which hardware rarely does)."""
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
 
 
 def quantize_int8(w, per_channel: bool = False) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from hwq.compress.calibrate import calibrate
+from hwq.compress.calibrate import calibrate, strip_quant
 from hwq.compress.encode import encode_weight
 from hwq.compress.kmeans import kmeans_1d
 from hwq.compress.pow2 import default_e_max, pow2_decode, pow2_span, quantize_pow2
@@ -118,12 +118,7 @@ def float_model(model: Model, st: State) -> Model:
         layer.weight = Weight(tuple(w.shape), Float32Values(w.astype(np.float32).ravel()))
         b = st.biases[layer.name]
         layer.bias = None if b is None else b.astype(np.float32)
-        layer.bias_q, layer.requant = None, None
-    for layer in out.layers.values():
-        layer.quant = None
-        if hasattr(layer, "requant") and not hasattr(layer, "weight"):
-            layer.requant = None
-    return out
+    return strip_quant(out)
 
 
 def _retrain(model: Model, st: State, data, opts: CompressOptions, params: dict, epochs: int, log) -> None:
@@ -257,12 +252,7 @@ def _encode(model: Model, st: State, opts: CompressOptions, plans: dict[str, dic
         layer.weight = encode_weight(w, mask=mask, **kwargs)
         b = st.biases[name]
         layer.bias = None if b is None else b.astype(np.float32)
-        layer.bias_q, layer.requant = None, None
-    for layer in out.layers.values():
-        layer.quant = None
-        if hasattr(layer, "requant") and not hasattr(layer, "weight"):
-            layer.requant = None
-    return out
+    return strip_quant(out)
 
 
 def compress_model(model: Model, opts: CompressOptions, data=None, log=None) -> Model:

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from hwq.compress.int8 import as_finite
+from hwq.compress.checks import as_finite
 from hwq.errors import HwqError
 
 E_MIN_RANGE = (-64, 63)  # Pow2Values.e_min as the IR accepts it
@@ -19,8 +19,8 @@ E_MIN_RANGE = (-64, 63)  # Pow2Values.e_min as the IR accepts it
 
 def pow2_span(bits: int) -> int:
     """e_max - e_min for ``bits``-bit codes."""
-    # the IR allows 8 bits, but 8 bits span 2^126: w_int = 2^(k-1) would overflow the int64
-    # integer weight and e_min would leave [-64, 63] for any ordinary weight, so stop at 7.
+    # 8 bits would span 2^126: w_int = 2^(k-1) would overflow the int64 integer weight and
+    # e_min would leave [-64, 63] for any ordinary weight, so the IR stops at 7 bits.
     if not isinstance(bits, (int, np.integer)) or not 2 <= bits <= 7:
         raise HwqError(f"pow2 bits {bits!r} not in [2, 7]")
     return (1 << (int(bits) - 1)) - 2

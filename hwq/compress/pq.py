@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwq.compress.int8 import as_finite
+from hwq.compress.checks import as_finite
 from hwq.errors import HwqError
 
 

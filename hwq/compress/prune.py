@@ -16,16 +16,8 @@ import math
 
 import numpy as np
 
+from hwq.compress.checks import as_finite
 from hwq.errors import HwqError
-
-
-def _finite(w) -> np.ndarray:
-    w = np.asarray(w, dtype=np.float64)
-    bad = ~np.isfinite(w)
-    if bad.any():
-        k = int(np.flatnonzero(bad.ravel())[0])
-        raise HwqError(f"prune: element {k} is {w.ravel()[k]} (weights must be finite)")
-    return w
 
 
 def _number(x, what: str) -> float:
@@ -45,7 +37,7 @@ def prune_rate(w, rate: float) -> np.ndarray:
     rate = _number(rate, "rate")
     if not 0.0 <= rate < 1.0:
         raise HwqError(f"prune: rate {rate} not in [0, 1)")
-    w = _finite(w)
+    w = as_finite(w, "prune")
     flat = np.abs(w).ravel()
     n_prune = int(math.floor(rate * flat.size))
     keep = np.ones(flat.size, dtype=bool)
@@ -62,7 +54,7 @@ def prune_quality(w, quality: float) -> np.ndarray:
     quality = _number(quality, "quality")
     if quality < 0:
         raise HwqError(f"prune: quality {quality} must be >= 0")
-    w = _finite(w)
+    w = as_finite(w, "prune")
     if w.size == 0:
         return np.zeros(w.shape, dtype=bool)
     return np.abs(w) > quality * float(np.std(w))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwq.compress.int8 import as_finite, round_half_away, symmetric_scale
+from hwq.compress.checks import as_finite
+from hwq.compress.int8 import symmetric_scale
+from hwq.golden.fixedpoint import round_half_away
 from hwq.errors import HwqError
 
 
