@@ -166,12 +166,13 @@ def compress(model: str, output: str, **opts) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @click.option("--layers", default="64,32,10", show_default=True, help="Feature sizes of an MLP.")
 @click.option("--density", type=float, default=0.1, show_default=True)
-@click.option("--encoding", type=click.Choice(["int8", "codebook", "pow2", "ternary"]), default="codebook",
+@click.option("--encoding", type=click.Choice(["int8", "codebook", "pow2", "ternary", "pq"]), default="codebook",
               show_default=True)
 @click.option("--bits", type=int, default=4, show_default=True, help="Code bits (codebook/pow2).")
 @click.option("--sparse", type=click.Choice(["csc", "csr", "none"]), default="csc", show_default=True)
 @click.option("--index-bits", type=int, default=4, show_default=True)
 @click.option("--act-bits", type=int, default=8, show_default=True)
+@click.option("--pow2-act", is_flag=True, help="Power-of-two activation scales (shift requantization).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @guarded
 def random(output: str, **opts) -> None:

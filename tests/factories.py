@@ -9,11 +9,17 @@ from hwq.compress.calibrate import calibrate
 from hwq.compress.random_model import random_weight
 
 LAYOUTS = ("none", "csr", "csc")
-ENCODINGS = ("int8", "codebook", "pow2", "ternary")
+ENCODINGS = ("int8", "codebook", "pow2", "ternary", "pq")
+
+
+def dense_only(encoding, sparse):
+    """Product quantization has no sparse layout: its models are dense whatever was asked."""
+    return "none" if encoding == "pq" else sparse
 
 
 def cnn(rng, encoding="int8", sparse="none", index_bits=3, density=0.5, act_bits=8, pow2_act=False):
     """input(2,7,7) -> conv(pad, stride 2) -> relu -> maxpool; conv -> avgpool -> add -> flatten -> dense."""
+    sparse = dense_only(encoding, sparse)
     m = ir.Model("cnn", {}, ["fc"])
     L = m.layers
     L["x"] = ir.Input("x", [], shape=(2, 7, 7))
@@ -36,6 +42,7 @@ def cnn(rng, encoding="int8", sparse="none", index_bits=3, density=0.5, act_bits
 
 
 def mlp(rng, encoding="int8", sparse="none", index_bits=3, density=0.5, act_bits=8, pow2_act=False, softmax=False):
+    sparse = dense_only(encoding, sparse)
     m = ir.Model("mlp", {}, ["sm" if softmax else "fc2"])
     L = m.layers
     L["x"] = ir.Input("x", [], shape=(12,))

@@ -14,10 +14,10 @@ from hwq.errors import HwqError
 from hwq.ir.layers import Dense, Input, ReLU
 from hwq.ir.model import Model
 from hwq.ir.sparse import encode as encode_sparse
-from hwq.ir.values import CodebookValues, Int8Values, Pow2Values, TernaryValues
+from hwq.ir.values import CodebookValues, Int8Values, PQValues, Pow2Values, TernaryValues
 from hwq.ir.weight import Weight
 
-ENCODINGS = ("int8", "codebook", "pow2", "ternary")
+ENCODINGS = ("int8", "codebook", "pow2", "ternary", "pq")
 
 
 def random_codes(rng: np.random.Generator, n: int, encoding: str, bits: int, sparse: bool):
@@ -56,6 +56,8 @@ def random_weight(rng: np.random.Generator, shape: tuple[int, ...], encoding: st
     if not 0 < density <= 1:
         raise HwqError(f"--density {density}: must be in (0, 1]")
     rows, cols = shape[0], int(np.prod(shape[1:]))
+    if encoding == "pq":
+        return _random_pq(rng, shape, bits, sparse)
     mask = rng.random((rows, cols)) < density
     if sparse == "none":
         codes, make = random_codes(rng, rows * cols, encoding, bits, False)
@@ -67,8 +69,21 @@ def random_weight(rng: np.random.Generator, shape: tuple[int, ...], encoding: st
     return Weight(tuple(shape), make(codes), idx)
 
 
+def _random_pq(rng: np.random.Generator, shape: tuple[int, ...], bits: int, sparse: str) -> Weight:
+    """Product quantization: the largest M in (4, 3, 2, 1) dividing the input axis, K = 2^bits."""
+    if sparse != "none":
+        raise HwqError("pq weights are dense only (use --sparse none)")
+    m = next(m for m in (4, 3, 2, 1) if shape[1] % m == 0)
+    k = 1 << bits
+    codebook = rng.integers(-2048, 2048, (m, k, shape[1] // m)).astype(np.int16)
+    lead = (shape[0],) if len(shape) == 2 else (shape[0], shape[2], shape[3])
+    assignments = rng.integers(0, k, lead + (m,)).astype(np.uint8 if bits <= 8 else np.uint16)
+    return Weight(tuple(shape), PQValues(assignments, codebook, np.array([1.0 / 4096], np.float32), bits, 16))
+
+
 def random_mlp(layers: str = "64,32,10", density: float = 0.1, encoding: str = "codebook", bits: int = 4,
-               sparse: str = "csc", index_bits: int = 4, act_bits: int = 8, seed: int = 0) -> Model:
+               sparse: str = "csc", index_bits: int = 4, act_bits: int = 8, pow2_act: bool = False,
+               seed: int = 0) -> Model:
     try:
         sizes = [int(s) for s in layers.split(",")]
     except ValueError:
@@ -90,4 +105,4 @@ def random_mlp(layers: str = "64,32,10", density: float = 0.1, encoding: str = "
             prev = f"relu{i}"
     model.outputs = [prev]
     x = rng.random((256, sizes[0]))
-    return calibrate(model, x, act_bits=act_bits, weights_to_int8=False)
+    return calibrate(model, x, act_bits=act_bits, pow2_scales=pow2_act, weights_to_int8=False)
