@@ -37,7 +37,7 @@ test: install
 	$(PY) -m pytest -q
 
 bench: install
-	$(PY) bench/run_all.py
+	$(PY) bench/run_all.py --blas-threads 1
 
 # Regenerate the shipped example models (deterministic; a few minutes on 2 cores).
 examples: install

@@ -88,9 +88,11 @@ class CompressOptions:
             raise HwqError(f"--pq {self.pq[0]}:{self.pq[1]}: M >= 1 and 1 <= K <= 65536")
         if scheme == "pq" and (self.pruning or self.sparse in ("csr", "csc")):
             raise HwqError("--pq is dense only: it cannot be combined with pruning or a sparse layout")
+        if self.act_bits is not None and not 2 <= self.act_bits <= 16:
+            raise HwqError(f"--act-bits {self.act_bits}: must be in [2, 16]")
         if self.retrain_epochs < 0:
             raise HwqError("--retrain-epochs must be >= 0")
-        if (self.retrain_epochs or self.act_bits) and self.data is None:
+        if (self.retrain_epochs or self.act_bits is not None) and self.data is None:
             raise HwqError("--retrain-epochs and --act-bits need a data set (--data digits)")
         if self.pow2_act and self.act_bits is None:
             raise HwqError("--pow2-act needs --act-bits")
@@ -167,7 +169,10 @@ def _share(model, st, data, opts, log) -> dict[str, dict]:
         k = (1 << opts.share_bits) - (1 if reserve[name] else 0)  # index 0 = zero when sparse
         if k < 1:
             raise HwqError(f"--share-bits {opts.share_bits}: a sparse codebook needs 2^bits - 1 >= 1 values")
-        centroids, labels = kmeans_1d(w[keep], k, init=opts.init, seed=opts.seed)
+        if keep.any():
+            centroids, labels = kmeans_1d(w[keep], k, init=opts.init, seed=opts.seed)
+        else:  # everything pruned: a one-entry codebook that nothing uses
+            centroids, labels = np.zeros(1), np.zeros(0, np.int64)
         idx = np.full(w.shape, -1, np.int64)
         idx[keep] = labels
         params[name] = SharedWeight(idx, centroids)
@@ -273,12 +278,14 @@ def compress_model(model: Model, opts: CompressOptions, data=None, log=None) -> 
     elif scheme == "ternary":
         plans = _ternary(base, st, data, opts, log)
     out = _encode(base, st, opts, plans)
-    if opts.act_bits:
+    if opts.act_bits is not None:
         x = data.x_train[:CALIBRATION_SAMPLES].reshape((-1,) + tuple(out.inputs[0].shape))
         out = calibrate(out, x, act_bits=opts.act_bits, pow2_scales=opts.pow2_act)
+    # one-shot schemes (int8, pq, float32) only retrain after pruning
+    retrained = opts.retrain_epochs and (opts.pruning or scheme in ("codebook", "pow2", "ternary"))
     steps = [s for s in (f"prune {opts.prune}" if opts.prune else None,
                          f"prune_quality {opts.prune_quality}" if opts.prune_quality is not None else None,
-                         scheme, f"retrain {opts.retrain_epochs}" if opts.retrain_epochs else None,
+                         scheme, f"retrain {opts.retrain_epochs}" if retrained else None,
                          f"act_bits {opts.act_bits}" if opts.act_bits else None) if s]
     out.provenance = {**model.provenance, "compress": steps}
     return out

@@ -88,5 +88,11 @@ def huffman_bits(symbols) -> int:
     arr = np.asarray(symbols).ravel()
     if arr.size == 0:
         return 0
-    _, counts = np.unique(arr, return_counts=True)
+    if arr.dtype.kind in "iu":
+        # bincount is ~10x faster than np.unique on small unsigned codes (uint8 indices)
+        a = arr.astype(np.int64)
+        counts = np.bincount(a - a.min())
+        counts = counts[counts > 0]
+    else:
+        _, counts = np.unique(arr, return_counts=True)
     return int(np.dot(counts.astype(np.int64), _lengths(counts.astype(np.int64))))

@@ -91,33 +91,22 @@ def encode(mask: np.ndarray, fmt: str, index_bits: int) -> tuple[SparseIndex, np
     mask = np.asarray(mask, dtype=bool)
     rows, cols = mask.shape
     view = mask.T if fmt == "csc" else mask  # view[major, minor]
-    max_gap = (1 << index_bits) - 1
-    ptr = [0]
-    rel_out: list[np.ndarray] = []
-    src_out: list[np.ndarray] = []
-    for major in range(view.shape[0]):
-        pos = np.flatnonzero(view[major])
-        if pos.size:
-            gaps = np.diff(pos, prepend=-1) - 1  # zeros before each non-zero
-            # fillers needed before each entry: each filler consumes max_gap zeros + itself
-            nfill = gaps // (max_gap + 1)
-            total = pos.size + int(nfill.sum())
-            rel = np.empty(total, dtype=np.int64)
-            src = np.empty(total, dtype=np.int64)
-            k = 0
-            for p, g, nf in zip(pos, gaps, nfill):
-                for _ in range(nf):
-                    rel[k], src[k] = max_gap, -1
-                    k += 1
-                rel[k] = g - nf * (max_gap + 1)
-                flat = (p * cols + major) if fmt == "csc" else (major * cols + p)
-                src[k] = flat
-                k += 1
-            rel_out.append(rel)
-            src_out.append(src)
-        ptr.append(ptr[-1] + (rel_out[-1].size if pos.size else 0))
-    rel_all = np.concatenate(rel_out) if rel_out else np.zeros(0, dtype=np.int64)
-    src_all = np.concatenate(src_out) if src_out else np.zeros(0, dtype=np.int64)
+    step = 1 << index_bits  # a filler covers 2^b - 1 zeros plus its own position
+    major, minor = np.nonzero(view)  # non-zeros, ordered by major then minor
+    first = np.ones(major.shape, bool)
+    first[1:] = major[1:] != major[:-1]
+    prev = np.where(first, -1, np.roll(minor, 1))
+    gaps = minor - prev - 1  # zeros before each non-zero
+    nfill = gaps // step
+    counts = nfill + 1  # fillers, then the entry itself
+    last = np.cumsum(counts) - 1
+    total = int(counts.sum())
+    rel_all = np.full(total, step - 1, dtype=np.int64)
+    rel_all[last] = gaps - nfill * step
+    src_all = np.full(total, -1, dtype=np.int64)
+    src_all[last] = (minor * cols + major) if fmt == "csc" else (major * cols + minor)
+    per_major = np.bincount(major, weights=counts, minlength=view.shape[0]).astype(np.int64)
+    ptr = np.concatenate([[0], np.cumsum(per_major)])
     stored = int(ptr[-1])
     pointer_bits = max(1, int(stored).bit_length())
     rel_dtype = np.uint8 if index_bits <= 8 else np.uint16
