@@ -77,6 +77,29 @@ def main(out: Path = HERE) -> None:
     np.save(out / "digits_test_y.npy", data.y_test.astype(np.int64))
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     write_readme(out, results)
+    if out == HERE:
+        update_top_readme(results)
+
+
+def table(results: dict) -> list[str]:
+    lines = ["| file | density | storage (bytes) | compression | + Huffman | acc float | acc int |",
+             "|---|---|---|---|---|---|---|"]
+    for r in results.values():
+        acc_i = f"{r['acc_int']:.2%}" if r["acc_int"] is not None else "-"
+        lines.append(f"| `{r['file']}` | {r['density']:.1%} | {r['storage_bytes']} | {r['compression']:.1f}x | "
+                     f"{r['compression_huffman']:.1f}x | {r['acc_float']:.2%} | {acc_i} |")
+    return lines
+
+
+def update_top_readme(results: dict) -> None:
+    """Refresh the table between the markers in the project README (only for this folder)."""
+    readme = HERE.parent / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- examples-table -->", "<!-- /examples-table -->"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        readme.write_text(head + start + "\n" + "\n".join(table(results)) + "\n" + end + tail)
 
 
 def write_readme(out: Path, results: dict) -> None:
@@ -87,13 +110,7 @@ def write_readme(out: Path, results: dict) -> None:
              "rounding); *int* = `hwq.golden.run_int`, the bit-exact integer model every back end must",
              "match. Compression = dense float32 weights / (payload + index + codebook bits), Deep",
              "Compression's accounting (see `hwq/ir/storage.py`); storage counts every part incl.",
-             "pointers and biases.", "",
-             "| file | density | storage (bytes) | compression | + Huffman | acc float | acc int |",
-             "|---|---|---|---|---|---|---|"]
-    for r in results.values():
-        acc_i = f"{r['acc_int']:.2%}" if r["acc_int"] is not None else "-"
-        lines.append(f"| `{r['file']}` | {r['density']:.1%} | {r['storage_bytes']} | {r['compression']:.1f}x | "
-                     f"{r['compression_huffman']:.1f}x | {r['acc_float']:.2%} | {acc_i} |")
+             "pointers and biases.", ""] + table(results)
     lines += ["", "Variants: `int8` = per-channel int8 weights; `pruned_shared` = magnitude pruning +",
               "5-bit k-means weight sharing (index 0 = zero) with centroid fine-tuning, CSC with 4-bit",
               "relative indices; `pow2` = pruning + 5-bit power-of-two weights quantized incrementally",

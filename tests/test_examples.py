@@ -75,3 +75,14 @@ def test_regeneration_is_deterministic(tmp_path):
     fresh = json.loads((tmp_path / "a" / "results.json").read_text())
     for k, r in RESULTS.items():
         assert abs(fresh[k]["acc_float"] - r["acc_float"]) <= 0.01, k
+
+
+def test_readme_tables_show_the_measured_results():
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        from make_examples import table
+    finally:
+        sys.path.pop(0)
+    rows = "\n".join(table(RESULTS))
+    assert rows in (EXAMPLES.parent / "README.md").read_text()
+    assert rows in (EXAMPLES / "README.md").read_text()
