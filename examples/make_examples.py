@@ -31,6 +31,7 @@ VARIANTS = {
                                                  act_bits=8, data="digits")),
     "mlp_pow2": ("mlp", CompressOptions(prune=0.8, pow2_bits=5, retrain_epochs=8, lr=0.02,
                                         act_bits=8, pow2_act=True, data="digits")),
+    "mlp_pq": ("mlp", CompressOptions(pq=(4, 32), retrain_epochs=8, lr=0.02, act_bits=8, data="digits")),
     "lenet_int8": ("lenet", CompressOptions(int8=True, act_bits=8, data="digits")),
     "lenet_pruned_shared": ("lenet", CompressOptions(prune=0.7, share_bits=5, retrain_epochs=8, lr=0.02,
                                                      act_bits=8, data="digits")),
@@ -114,7 +115,9 @@ def write_readme(out: Path, results: dict) -> None:
     lines += ["", "Variants: `int8` = per-channel int8 weights; `pruned_shared` = magnitude pruning +",
               "5-bit k-means weight sharing (index 0 = zero) with centroid fine-tuning, CSC with 4-bit",
               "relative indices; `pow2` = pruning + 5-bit power-of-two weights quantized incrementally",
-              "(INQ) with power-of-two activation scales, so every requantization is a shift.",
+              "(INQ) with power-of-two activation scales, so every requantization is a shift;",
+              "`pq` = Q-CNN product quantization, 4 subspaces x 32 sub-codewords per layer, with",
+              "codebook fine-tuning.",
               "All variants use 8-bit activations.", ""]
     (out / "README.md").write_text("\n".join(lines))
 

@@ -29,7 +29,7 @@ def accuracy(model, x, y, mode):
 
 def test_every_variant_is_shipped():
     assert {f.name for f in FILES} == {r["file"] for r in RESULTS.values()}
-    assert len(FILES) == 8
+    assert len(FILES) == 9
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
@@ -58,6 +58,7 @@ def test_variants_have_the_promised_encodings():
     assert enc["digits_mlp_pruned_shared"] == {"csc+codebook"}
     assert enc["digits_mlp_pow2"] == {"csc+pow2"}
     assert enc["digits_lenet_int8"] == {"int8"}
+    assert enc["digits_mlp_pq"] == {"pq"}
     pow2 = ir.load(EXAMPLES / "digits_mlp_pow2.ir")
     assert all(l.requant.mode == "shift" for l in pow2.weighted())
 

@@ -301,3 +301,29 @@ def test_to_float_model_round_trip_and_int_accuracy(digits, tmp_path):
 def test_evaluate_rejects_bad_mode(digits):
     with pytest.raises(ValueError):
         accuracy(zoo.mlp_300_100(0), digits.x_test, digits.y_test, mode="fixed")
+
+
+@pytest.mark.parametrize("shape,assign_shape", [((6, 8), (6, 4)), ((3, 4, 2, 2), (3, 2, 2, 2))])
+def test_pq_codebook_gradient_is_the_sum_over_assigned_subvectors(shape, assign_shape):
+    from hwq.train.params import PQWeight
+
+    rng = np.random.default_rng(4)
+    m = assign_shape[-1]
+    d = shape[1] // m
+    codebook = rng.normal(size=(m, 3, d))
+    assignments = rng.integers(0, 3, assign_shape)
+    p = PQWeight(codebook, assignments, shape)
+    w = p.value()
+    grad = rng.normal(size=shape)
+    want = np.zeros_like(codebook)
+    for idx in np.ndindex(*assign_shape):
+        o, mm = idx[0], idx[-1]
+        k = assignments[idx]
+        # reconstruction and gradient both by explicit indexing, independent of PQWeight's reshapes
+        if len(shape) == 2:
+            sl = (o, slice(mm * d, (mm + 1) * d))
+        else:
+            sl = (o, slice(mm * d, (mm + 1) * d), idx[1], idx[2])
+        assert np.array_equal(w[sl], codebook[mm, k])
+        want[mm, k] += grad[sl]
+    assert np.allclose(p.codebook_grad(grad), want)

@@ -9,6 +9,7 @@ retraining the unquantized weights in between), int8 and product quantization on
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -234,6 +235,23 @@ def _ternary_values(w, levels, keep):
     return np.where(keep, np.choose(pick, cand), 0.0)
 
 
+def _pq(model, st, data, opts, log) -> dict[str, dict]:
+    """Q-CNN product quantization, then codebook fine-tuning (when retraining)."""
+    from hwq.compress.pq import product_quantize
+    from hwq.train.params import PQWeight
+
+    m, k = opts.pq
+    params = {}
+    for name, w in st.weights.items():
+        # a layer whose input axis M does not divide (e.g. a 1-channel first conv) gets gcd(M, size)
+        codebook, assignments = product_quantize(w, math.gcd(m, w.shape[1]), k, seed=opts.seed)
+        params[name] = PQWeight(codebook, assignments, w.shape)
+        st.weights[name] = params[name].value().copy()
+    _retrain(model, st, data, opts, params, opts.retrain_epochs, log)
+    return {n: {"values": "pq", "centroids": p.codebook, "labels": p.assignments,
+                "bits": max(1, int(np.ceil(np.log2(p.codebook.shape[1]))))} for n, p in params.items()}
+
+
 def _encode(model: Model, st: State, opts: CompressOptions, plans: dict[str, dict]) -> Model:
     out = copy.deepcopy(model)
     for layer in out.weighted():
@@ -246,9 +264,7 @@ def _encode(model: Model, st: State, opts: CompressOptions, plans: dict[str, dic
         if plan.pop("mask_nonzero", False):  # ternary zeros inside the kept set are zeros too
             mask = keep & (w != 0)
         kwargs = dict(values=values, sparse=sparse, index_bits=opts.index_bits or 4, seed=opts.seed)
-        if values == "pq":
-            kwargs.update(pq_m=opts.pq[0], bits=max(1, int(np.ceil(np.log2(opts.pq[1])))))
-        elif values == "int8":
+        if values == "int8":
             kwargs.update(per_channel=True)
         elif values == "codebook":
             labels = plan.pop("labels")
@@ -277,12 +293,14 @@ def compress_model(model: Model, opts: CompressOptions, data=None, log=None) -> 
         plans = _pow2(base, st, data, opts, log)
     elif scheme == "ternary":
         plans = _ternary(base, st, data, opts, log)
+    elif scheme == "pq":
+        plans = _pq(base, st, data, opts, log)
     out = _encode(base, st, opts, plans)
     if opts.act_bits is not None:
         x = data.x_train[:CALIBRATION_SAMPLES].reshape((-1,) + tuple(out.inputs[0].shape))
         out = calibrate(out, x, act_bits=opts.act_bits, pow2_scales=opts.pow2_act)
-    # one-shot schemes (int8, pq, float32) only retrain after pruning
-    retrained = opts.retrain_epochs and (opts.pruning or scheme in ("codebook", "pow2", "ternary"))
+    # one-shot schemes (int8, float32) only retrain after pruning
+    retrained = opts.retrain_epochs and (opts.pruning or scheme in ("codebook", "pow2", "ternary", "pq"))
     steps = [s for s in (f"prune {opts.prune}" if opts.prune else None,
                          f"prune_quality {opts.prune_quality}" if opts.prune_quality is not None else None,
                          scheme, f"retrain {opts.retrain_epochs}" if retrained else None,

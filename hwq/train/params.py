@@ -65,3 +65,45 @@ class SharedWeight:
         g = self.centroid_grad(grad) + weight_decay * self.centroids
         self.velocity = momentum * self.velocity - lr * g
         self.centroids += self.velocity
+
+
+class PQWeight:
+    """Product quantization (Q-CNN): ``w`` rebuilt from sub-codewords, only the codebook trains.
+
+    ``codebook`` (M, K, d) floats, ``assignments`` (O, M) for a dense layer or
+    (O, KH, KW, M) for a conv (sub-vectors along input channels). The gradient of
+    codeword (m, k) is the sum of dL/dW over the sub-vectors assigned to it -- the vector
+    analogue of Deep Compression's centroid fine-tuning.
+    """
+
+    def __init__(self, codebook: np.ndarray, assignments: np.ndarray, shape: tuple[int, ...]):
+        self.codebook = np.array(codebook, dtype=np.float64)
+        self.assignments = np.asarray(assignments, dtype=np.int64)
+        self.shape = tuple(shape)
+        m = self.codebook.shape[0]
+        self._m = np.arange(m)  # broadcasts against the assignments' last axis
+        self.velocity = np.zeros_like(self.codebook)
+
+    def _to_subvectors(self, w: np.ndarray) -> np.ndarray:
+        m, _, d = self.codebook.shape
+        if len(self.shape) == 2:
+            return w.reshape(self.shape[0], m, d)
+        return w.transpose(0, 2, 3, 1).reshape(self.assignments.shape + (d,))
+
+    def value(self) -> np.ndarray:
+        sub = self.codebook[self._m, self.assignments]  # (..., M, d)
+        if len(self.shape) == 2:
+            return sub.reshape(self.shape)
+        o, c, kh, kw = self.shape
+        return sub.reshape(o, kh, kw, c).transpose(0, 3, 1, 2)
+
+    def codebook_grad(self, grad: np.ndarray) -> np.ndarray:
+        g = np.zeros_like(self.codebook)
+        np.add.at(g, (np.broadcast_to(self._m, self.assignments.shape), self.assignments),
+                  self._to_subvectors(np.asarray(grad)))
+        return g
+
+    def step(self, grad: np.ndarray, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+        g = self.codebook_grad(grad) + weight_decay * self.codebook
+        self.velocity = momentum * self.velocity - lr * g
+        self.codebook += self.velocity
