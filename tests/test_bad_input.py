@@ -80,6 +80,8 @@ CASES = {
     "wrong dtype": (None, lambda t: t.__setitem__("fc2.weight.indices", t["fc2.weight.indices"].astype(np.float32)),
                     "fc2.weight.indices: dtype float32 not one of uint8, uint16"),
     "rel index too big": (None, lambda t: t["fc1.weight.rel"].__setitem__(0, 200), "fc1.weight.rel: value 200 >= 2^index_bits"),
+    "entry past the matrix edge": (None, lambda t: t["fc2.weight.rel"].__setitem__(slice(None), 7),
+                                   "fc2.weight.rel: column"),
     "bad pointer": (None, lambda t: t["fc1.weight.ptr"].__setitem__(-1, 3), "fc1.weight.ptr"),
 }
 
