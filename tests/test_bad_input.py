@@ -73,6 +73,7 @@ CASES = {
     "huge declared shape": (lambda m: m["tensors"]["fc1.bias"].update(shape=[1 << 40]), None, "over the cap"),
     "declared vs actual shape": (lambda m: m["tensors"]["fc1.bias"].update(shape=[8]), None, "manifest declares float32[8]"),
     "disallowed dtype": (lambda m: m["tensors"]["fc1.bias"].update(dtype="object"), None, "dtype 'object' is not allowed"),
+    "bool zero point": (lambda m: layer(m, "fc1")["quant"].update(zero_point=True), None, "fc1.quant.zero_point"),
     "bad quant": (lambda m: layer(m, "fc1")["quant"].update(scale=-1.0), None, "fc1.quant.scale"),
     "index out of range": (None, lambda t: t["fc2.weight.indices"].__setitem__(0, 17),
                            "fc2.weight.indices: value 17 >= codebook size 16"),
@@ -206,3 +207,11 @@ def test_cli_process_prints_one_line(tmp_path):
 def test_later_subcommands_say_not_implemented(cmd):
     r = CliRunner().invoke(main, [cmd, "model.ir"])
     assert r.exit_code == 2 and "not implemented yet" in r.stderr
+
+
+def test_pool_kernel_with_three_values(tmp_path):
+    m = ir.Model("p", {}, ["pool"])
+    m.layers["x"] = ir.Input("x", [], shape=(1, 4, 4))
+    m.layers["pool"] = ir.MaxPool("pool", ["x"], kernel=(2, 2, 2), stride=(2, 2))
+    write_zip(tmp_path / "bad.ir", raw_entries(m))
+    info_fails(tmp_path / "bad.ir", "pool.kernel: needs 2 values, has 3")

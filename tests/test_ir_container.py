@@ -1,7 +1,6 @@
 """IR files: save/load round trips, determinism, sparse index identities."""
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from jschon import JSON, JSONSchema, create_catalog
 
-from hwq import ir
 from hwq.ir.manifest import to_manifest
 from tests.factories import ENCODINGS, cnn, mlp
 

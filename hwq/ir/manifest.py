@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwq.errors import IRError
-from hwq.ir.layers import LAYER_TYPES, Add, Conv2d, Input, Layer, WeightedLayer
+from hwq.ir.layers import LAYER_TYPES, Add, Layer, WeightedLayer
 from hwq.ir.model import Model
 from hwq.ir.names import check_name
 from hwq.ir.quant import QuantParams, Requant
@@ -204,10 +204,7 @@ def _layer_from_json(raw: object, i: int, take) -> Layer:
                 raise IRError(f"{name}.requant: both entries must be set")
         else:
             raise IRError(f"{name}.requant: must be null or a list of two entries")
-    layer = cls(name, list(inputs), **kwargs)
-    if isinstance(layer, Conv2d) and (len(layer.kernel) != 2 or len(layer.stride) != 2 or len(layer.padding) != 4):
-        raise IRError(f"{name}: kernel and stride need 2 values, padding 4 (top, left, bottom, right)")
-    return layer
+    return cls(name, list(inputs), **kwargs)
 
 
 def _is_int(v) -> bool:

@@ -40,13 +40,15 @@ class QuantParams:
         return self.zero_point == 0 and m == 0.5
 
     def check(self, where: str) -> None:
-        if not isinstance(self.bits, int) or not MIN_ACT_BITS <= self.bits <= MAX_ACT_BITS:
+        if (not isinstance(self.bits, int) or isinstance(self.bits, bool)
+                or not MIN_ACT_BITS <= self.bits <= MAX_ACT_BITS):
             raise IRError(f"{where}.bits: {self.bits!r} not in [{MIN_ACT_BITS}, {MAX_ACT_BITS}]")
         if not isinstance(self.signed, bool):
             raise IRError(f"{where}.signed: must be true or false")
         if not (isinstance(self.scale, float) and math.isfinite(self.scale) and self.scale > 0):
             raise IRError(f"{where}.scale: {self.scale!r} must be a finite positive number")
-        if not isinstance(self.zero_point, int) or not self.qmin <= self.zero_point <= self.qmax:
+        if (not isinstance(self.zero_point, int) or isinstance(self.zero_point, bool)
+                or not self.qmin <= self.zero_point <= self.qmax):
             raise IRError(f"{where}.zero_point: {self.zero_point!r} not in [{self.qmin}, {self.qmax}]")
 
     def to_json(self) -> dict:

@@ -82,6 +82,7 @@ def _check_shapes(model: Model) -> dict[str, tuple[int, ...]]:
                               f"expected [{layer.in_features}] (add a flatten layer?)")
             _want_weight(layer, (layer.out_features, layer.in_features))
         elif isinstance(layer, Conv2d):
+            _want_lengths(layer, kernel=2, stride=2, padding=4)
             if len(ins[0]) != 3 or ins[0][0] != layer.in_channels:
                 raise IRError(f"{n}: input {layer.inputs[0]} has shape {list(ins[0])}, "
                               f"expected [{layer.in_channels}, H, W]")
@@ -89,6 +90,7 @@ def _check_shapes(model: Model) -> dict[str, tuple[int, ...]]:
                 raise IRError(f"{n}: kernel and stride must be >= 1, padding >= 0")
             _want_weight(layer, (layer.out_channels, layer.in_channels) + tuple(layer.kernel))
         elif isinstance(layer, Pool):
+            _want_lengths(layer, kernel=2, stride=2)
             if len(ins[0]) != 3:
                 raise IRError(f"{n}: {layer.KIND} needs a [C, H, W] input, got {list(ins[0])}")
             if min(layer.kernel) < 1 or min(layer.stride) < 1:
@@ -106,6 +108,12 @@ def _check_shapes(model: Model) -> dict[str, tuple[int, ...]]:
             raise IRError(f"{n}: output shape {list(out)} exceeds {MAX_ELEMENTS} elements")
         shapes[n] = out
     return shapes
+
+
+def _want_lengths(layer, **lengths: int) -> None:
+    for attr, n in lengths.items():
+        if len(getattr(layer, attr)) != n:
+            raise IRError(f"{layer.name}.{attr}: needs {n} values, has {len(getattr(layer, attr))}")
 
 
 def _want_weight(layer: WeightedLayer, shape: tuple[int, ...]) -> None:
