@@ -163,11 +163,11 @@ def _share(model, st, data, opts, log) -> dict[str, dict]:
     """k-means per layer on the kept weights, then centroid fine-tuning (Deep Compression)."""
     from hwq.train.params import SharedWeight
 
-    params, reserve = {}, {}
+    params = {}
     for name, w in st.weights.items():
         keep = st.masks[name]
-        reserve[name] = _layout(opts, st, name) is not None or not keep.all()
-        k = (1 << opts.share_bits) - (1 if reserve[name] else 0)  # index 0 = zero when sparse
+        reserve_zero = _layout(opts, st, name) is not None or not keep.all()
+        k = (1 << opts.share_bits) - (1 if reserve_zero else 0)  # index 0 = zero when sparse
         if k < 1:
             raise HwqError(f"--share-bits {opts.share_bits}: a sparse codebook needs 2^bits - 1 >= 1 values")
         if keep.any():
@@ -219,9 +219,8 @@ def _pow2(model, st, data, opts, log) -> dict[str, dict]:
 def _ternary(model, st, data, opts, log) -> dict[str, dict]:
     snap = {}
     for name, w in st.weights.items():
-        codes, s_pos, s_neg = quantize_ternary(w, mask=st.masks[name])
-        levels = (s_pos, s_neg)
-        snap[name] = lambda v, lv=levels, keep=st.masks[name]: _ternary_values(v, lv, keep)
+        _, s_pos, s_neg = quantize_ternary(w, mask=st.masks[name])
+        snap[name] = lambda v, lv=(s_pos, s_neg), keep=st.masks[name]: _ternary_values(v, lv, keep)
     _incremental(model, st, data, opts, log, snap)
     # final weights sit exactly on {-s_n, 0, s_p}: encode with a zero threshold to keep them
     return {n: {"values": "ternary", "delta_ratio": 0.0, "mask_nonzero": True} for n in st.weights}
@@ -286,15 +285,9 @@ def compress_model(model: Model, opts: CompressOptions, data=None, log=None) -> 
     if opts.pruning:
         _prune(base, st, data, opts, log)
     scheme = opts.scheme
-    plans: dict[str, dict] = {}
-    if scheme == "codebook":
-        plans = _share(base, st, data, opts, log)
-    elif scheme == "pow2":
-        plans = _pow2(base, st, data, opts, log)
-    elif scheme == "ternary":
-        plans = _ternary(base, st, data, opts, log)
-    elif scheme == "pq":
-        plans = _pq(base, st, data, opts, log)
+    # schemes with a quantize-and-retrain step; int8 and float32 encode the weights directly
+    quantize = {"codebook": _share, "pow2": _pow2, "ternary": _ternary, "pq": _pq}.get(scheme)
+    plans = quantize(base, st, data, opts, log) if quantize else {}
     out = _encode(base, st, opts, plans)
     if opts.act_bits is not None:
         x = data.x_train[:CALIBRATION_SAMPLES].reshape((-1,) + tuple(out.inputs[0].shape))
