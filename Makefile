@@ -7,18 +7,17 @@ PY     := $(VENV)/bin/python
 HWQ    := $(VENV)/bin/hwq
 # Debian packages the back ends need (see shared notes/toolchains.md): Icarus Verilog for
 # cocotb, AArch64 and bare-metal Arm cross compilers, qemu user and system emulators.
-APT_PACKAGES := iverilog gcc-aarch64-linux-gnu qemu-user gcc-arm-none-eabi \
-                libnewlib-arm-none-eabi qemu-system-arm
-TOOLS := iverilog aarch64-linux-gnu-gcc qemu-aarch64 arm-none-eabi-gcc qemu-system-arm
+# libc6-dev-arm64-cross is only a Recommends of the cross gcc, and -static builds need it.
+APT_PACKAGES := iverilog gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user \
+                gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 
 .PHONY: all system install demo test bench examples clean
 
 all: test
 
 system:
-	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing system tools (missing:$$missing)"; \
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+	  echo "installing system tools: $(APT_PACKAGES)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
 	fi
 
