@@ -44,8 +44,9 @@ def model_info(model: Model) -> dict:
     return {"name": model.name, "schema_version": SCHEMA_VERSION, "quantized": model.is_quantized,
             "outputs": list(model.outputs), "weights": n_weights, "nnz": nnz,
             "density": nnz / n_weights if n_weights else None,
-            "storage_bits": total.as_dict(), "compression_rate": compression_rate(total),
-            "compression_rate_huffman": compression_rate(total, huffman=True),
+            "storage_bits": total.as_dict(),
+            "compression_rate": compression_rate(total) if total.dense_float_bits else None,
+            "compression_rate_huffman": compression_rate(total, huffman=True) if total.dense_float_bits else None,
             "provenance": model.provenance, "layers": layers}
 
 

@@ -67,12 +67,28 @@ CASES = {
     "C injection name": (lambda m: layer(m, "fc2").update(name="x;system(\"rm\")"), None, "is not a valid identifier"),
     "unknown layer kind": (lambda m: layer(m, "r1").update(kind="lstm"), None, "unknown layer kind 'lstm'"),
     "unknown input": (lambda m: layer(m, "fc2").update(inputs=["nope"]), None, "fc2.inputs: unknown layer 'nope'"),
-    "cycle": (lambda m: layer(m, "fc1").update(inputs=["r1"]), None, "cycle"),
+    "cycle": (lambda m: layer(m, "fc1").update(inputs=["r1"]), None, "r1 is listed after its consumer"),
+    "out of order": (lambda m: m.update(layers=m["layers"][::-1]), None, "listed after its consumer"),
     "unknown encoding": (lambda m: layer(m, "fc1")["weight"]["values"].update(type="zstd"), None, "unknown encoding 'zstd'"),
     "bad weight shape": (lambda m: layer(m, "fc1")["weight"].update(shape=[9, 13]), None, "fc1.weight.shape"),
-    "huge declared shape": (lambda m: m["tensors"]["fc1.bias"].update(shape=[1 << 40]), None, "over the cap"),
+    "huge declared shape": (lambda m: m["tensors"]["fc1.bias"].update(shape=[1 << 20, 1 << 20]), None, "over the cap"),
+    "absurd dimension": (lambda m: m["tensors"]["fc1.bias"].update(shape=[10**30]), None, "integers in [0, 2^31)"),
     "declared vs actual shape": (lambda m: m["tensors"]["fc1.bias"].update(shape=[8]), None, "manifest declares float32[8]"),
     "disallowed dtype": (lambda m: m["tensors"]["fc1.bias"].update(dtype="object"), None, "dtype 'object' is not allowed"),
+    "kind is a list": (lambda m: layer(m, "r1").update(kind=["relu"]), None, "unknown layer kind"),
+    "encoding type is a dict": (lambda m: layer(m, "fc1")["weight"]["values"].update(type={}), None, "unknown encoding"),
+    "huge scale": (lambda m: layer(m, "fc1")["quant"].update(scale=10**400), None, "fc1.quant.scale"),
+    "denormal scale": (lambda m: layer(m, "fc1")["quant"].update(scale=5e-324), None, "fc1.quant.scale"),
+    "huge attribute": (lambda m: layer(m, "fc1")["attrs"].update(in_features=10**30), None, "below 2^31"),
+    "extra top-level key": (lambda m: m.update(extra=1), None, "unknown key 'extra'"),
+    "schema_version true": (lambda m: m.update(schema_version=True), None, "schema_version True"),
+    "schema_version 1.0": (lambda m: m.update(schema_version=1.0), None, "schema_version 1.0"),
+    "missing attrs": (lambda m: layer(m, "r1").pop("attrs"), None, "r1: missing key 'attrs'"),
+    "missing quant": (lambda m: layer(m, "r1").pop("quant"), None, "r1: missing key 'quant'"),
+    "missing requant": (lambda m: layer(m, "fc1").pop("requant"), None, "fc1: missing key 'requant'"),
+    "unknown layer key": (lambda m: layer(m, "fc1").update(fused="relu"), None, "fc1: unknown key 'fused'"),
+    "bool index bits": (lambda m: layer(m, "fc1")["weight"]["sparse"].update(index_bits=True), None, "index_bits"),
+    "bias_q beyond acc_bits": (lambda m: layer(m, "fc1")["attrs"].update(acc_bits=8), None, "fc1.bias_q: a value does not fit"),
     "bool zero point": (lambda m: layer(m, "fc1")["quant"].update(zero_point=True), None, "fc1.quant.zero_point"),
     "bad quant": (lambda m: layer(m, "fc1")["quant"].update(scale=-1.0), None, "fc1.quant.scale"),
     "index out of range": (None, lambda t: t["fc2.weight.indices"].__setitem__(0, 17),
@@ -177,7 +193,7 @@ def test_failed_write_leaves_target_untouched(tmp_path, good):
     out.write_bytes(b"previous")
     bad = mlp(np.random.default_rng(1), "int8", "none")
     bad.layers["fc1"].bias = np.full(9, np.nan, np.float32)
-    with pytest.raises(ir.IRError if hasattr(ir, "IRError") else Exception):
+    with pytest.raises(ir.IRError):
         ir.save(bad, out)
     assert out.read_bytes() == b"previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.ir"]
@@ -215,3 +231,83 @@ def test_pool_kernel_with_three_values(tmp_path):
     m.layers["pool"] = ir.MaxPool("pool", ["x"], kernel=(2, 2, 2), stride=(2, 2))
     write_zip(tmp_path / "bad.ir", raw_entries(m))
     info_fails(tmp_path / "bad.ir", "pool.kernel: needs 2 values, has 3")
+
+
+def _rewrite_entry(src, dst, name, transform):
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            zout.writestr(info.filename, transform(data) if info.filename == name else data)
+
+
+def test_corrupt_deflate_stream(tmp_path, good):
+    ir.save(good, tmp_path / "ok.ir")
+    raw = bytearray((tmp_path / "ok.ir").read_bytes())
+    with zipfile.ZipFile(tmp_path / "ok.ir") as zf:
+        info = zf.getinfo("tensors/fc1.weight.indices.npy")
+    start = info.header_offset + 30 + len(info.filename)  # local header, then deflate data
+    for k in range(start, start + 8):
+        raw[k] ^= 0xFF
+    (tmp_path / "bad.ir").write_bytes(bytes(raw))
+    info_fails(tmp_path / "bad.ir", "fc1.weight.indices")
+
+
+def test_unsupported_zip_version(tmp_path, good):
+    ir.save(good, tmp_path / "ok.ir")
+    raw = bytearray((tmp_path / "ok.ir").read_bytes())
+    cd = raw.rfind(b"PK\x01\x02")  # last central directory record: "version needed" at +6
+    raw[cd + 6] = 255
+    (tmp_path / "bad.ir").write_bytes(bytes(raw))
+    info_fails(tmp_path / "bad.ir", "bad.ir")
+
+
+@pytest.mark.parametrize("header", [
+    b"{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (9,), }",  # structured dtype
+    b"{'descr': '<f4', 'fortran_order': False, 'shape': (9,",  # truncated header literal
+])
+def test_malformed_npy_headers(tmp_path, good, header):
+    ir.save(good, tmp_path / "ok.ir")
+
+    def forge(data):
+        pad = 64 - 10 - len(header) % 64
+        return b"\x93NUMPY\x01\x00" + (len(header) + pad).to_bytes(2, "little") + header + b" " * (pad - 1) + b"\n" + data[128:]
+
+    _rewrite_entry(tmp_path / "ok.ir", tmp_path / "bad.ir", "tensors/fc1.bias.npy", forge)
+    info_fails(tmp_path / "bad.ir", "fc1.bias")
+
+
+def test_empty_input_batch(tmp_path, good):
+    ir.save(good, tmp_path / "m.ir")
+    np.save(tmp_path / "empty.npy", np.zeros((0, 12)))
+    r = CliRunner().invoke(main, ["run", str(tmp_path / "m.ir"), "--input", str(tmp_path / "empty.npy")])
+    assert r.exit_code == 1 and "empty batch" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_float_add_with_requant_is_rejected():
+    m = ir.Model("a", {}, ["s"])
+    m.layers["x"] = ir.Input("x", [], shape=(4,))
+    m.layers["s"] = ir.Add("s", ["x", "x"], requant=[ir.make_requant(np.ones(1))] * 2)
+    with pytest.raises(ir.IRError, match="s.requant"):
+        ir.validate(m)
+
+
+def test_avgpool_window_sum_must_fit_int32():
+    def model(bits, k):
+        q = ir.QuantParams(bits, True, 0.01, 0)
+        m = ir.Model("ap", {}, ["p"])
+        m.layers["x"] = ir.Input("x", [], shape=(1, k, k), quant=q)
+        m.layers["p"] = ir.AvgPool("p", ["x"], kernel=(k, k), stride=(1, 1), quant=q)
+        return m
+
+    ir.validate(model(8, 256))  # 2^16 * 2^8 fits int32
+    with pytest.raises(ir.IRError, match="p: a 256x256 window of 16-bit values"):
+        ir.validate(model(16, 256))
+
+
+def test_info_on_a_model_without_weights(tmp_path):
+    m = ir.Model("nw", {}, ["r"])
+    m.layers["x"] = ir.Input("x", [], shape=(4,))
+    m.layers["r"] = ir.ReLU("r", ["x"])
+    ir.save(m, tmp_path / "nw.ir")
+    r = CliRunner().invoke(main, ["info", str(tmp_path / "nw.ir"), "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["compression_rate"] is None

@@ -1,8 +1,10 @@
 """The fixed-point primitives against independent exact-rational definitions."""
 
+import math
 from fractions import Fraction
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,7 +29,14 @@ def test_srdhm_is_rounded_doubling_high_product(a, b):
     if a == b == -(2**31):
         assert got == 2**31 - 1
     else:
-        assert got == round_half_away(Fraction(a * b, 2**31))
+        # gemmlowp's nudge rounds ties toward +infinity: floor(a*b / 2^31 + 1/2)
+        assert got == math.floor(Fraction(a * b, 2**31) + Fraction(1, 2))
+
+
+@pytest.mark.parametrize("a,b,want", [(2**29, 2, 1), (-(2**29), 2, 0), (-3 * 2**29, 2, -1), (3 * 2**29, 2, 2)])
+def test_srdhm_ties(a, b, want):
+    """Exact ties: +0.5 -> 1, -0.5 -> 0, -1.5 -> -1, +1.5 -> 2 (toward +infinity)."""
+    assert int(fp.srdhm(np.array([a]), np.array([b]))[0]) == want
 
 
 @settings(max_examples=300, deadline=None)
@@ -86,3 +95,17 @@ def test_make_requant_uses_shift_mode_only_for_exact_powers_of_two():
 @given(st.integers(-(10**6), 10**6), st.integers(1, 64))
 def test_divide_round_half_away(s, n):
     assert int(fp.divide_round_half_away(np.array([s]), n)[0]) == round_half_away(Fraction(s, n))
+
+
+def test_round_half_away_is_c_round_on_awkward_doubles():
+    x = np.array([0.49999999999999994, -0.49999999999999994, 2.5, -2.5, 4503599627370497.0, -0.5, 1.5])
+    assert fp.round_half_away(x).tolist() == [0.0, -0.0, 3.0, -3.0, 4503599627370497.0, -1.0, 2.0]
+
+
+def test_quantize_saturates_huge_and_tiny_scaled_inputs():
+    from hwq.golden import quantize
+    from hwq.ir import QuantParams
+
+    q = QuantParams(8, True, 1.0, 0)
+    assert quantize(np.array([1e19, 1e300, -1e300, -1e19]), q).tolist() == [127, 127, -128, -128]
+    assert quantize(np.array([1.0]), QuantParams(8, False, 1e-30, 0)).tolist() == [255]

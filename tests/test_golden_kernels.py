@@ -129,3 +129,18 @@ def test_accumulator_overflow_is_reported():
     m.layers["fc1"].acc_bits = 8
     with pytest.raises(SemanticsError, match="fc1: accumulator value .* overflows acc_bits = 8"):
         golden.run_int(m, rng.normal(size=(4, 12)) * 10)
+
+
+def test_accumulation_is_exact_beyond_int64_partial_sums():
+    """7-bit pow2 codes reach w = 2^62; products cancel to a small exact sum (modular hardware agrees)."""
+    from hwq import ir
+
+    m = ir.Model("t", {}, ["fc"])
+    m.layers["x"] = ir.Input("x", [], shape=(3,), quant=ir.QuantParams(8, True, 1.0, 0))
+    m.layers["fc"] = ir.Dense("fc", ["x"], in_features=3, out_features=1,
+                              weight=ir.Weight((1, 3), ir.Pow2Values(np.array([63, 1, 64 | 63], np.uint8), 7, 0)),
+                              requant=ir.make_requant(np.array([1.0])), quant=ir.QuantParams(8, True, 1.0, 0))
+    ir.validate(m)
+    assert golden.run_int(m, np.array([[1, 1, 1], [2, 5, 2]]))["fc"].tolist() == [[1], [5]]
+    with pytest.raises(SemanticsError, match=f"accumulator value {2**62 + 1} overflows"):
+        golden.run_int(m, np.array([[1, 1, 0]]))

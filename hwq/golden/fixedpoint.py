@@ -20,8 +20,14 @@ def saturate(x, lo: int, hi: int) -> np.ndarray:
 
 
 def round_half_away(x: np.ndarray) -> np.ndarray:
-    """Float -> nearest integer, ties away from zero (C's round())."""
-    return np.where(x >= 0, np.floor(x + 0.5), np.ceil(x - 0.5))
+    """Float -> nearest integer (as a float), ties away from zero, exactly like C's round().
+
+    ``floor(x + 0.5)`` is wrong for 0.49999999999999994 and above 2^52 (the addition
+    rounds), so compare the exact fractional part instead.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    t = np.trunc(x)
+    return np.where(np.abs(x - t) >= 0.5, t + np.sign(x), t)
 
 
 def trunc_div_pow2(n: np.ndarray, s: int) -> np.ndarray:
@@ -31,10 +37,10 @@ def trunc_div_pow2(n: np.ndarray, s: int) -> np.ndarray:
 
 
 def srdhm(a, b) -> np.ndarray:
-    """SaturatingRoundingDoublingHighMul(a, b) of gemmlowp: round(a*b / 2**31).
+    """SaturatingRoundingDoublingHighMul(a, b) of gemmlowp: a*b / 2**31 rounded to nearest.
 
-    The nudge makes ties round away from zero; the division truncates toward zero; the
-    only overflow, INT32_MIN * INT32_MIN, saturates to INT32_MAX.
+    With the nudge and the truncating division, exact ties round toward +infinity
+    (+0.5 -> 1, -0.5 -> 0); the only overflow, INT32_MIN * INT32_MIN, saturates to INT32_MAX.
     """
     a, b = as_i64(a), as_i64(b)
     ab = a * b

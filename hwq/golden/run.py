@@ -7,7 +7,7 @@ import numpy as np
 from hwq.errors import HwqError
 from hwq.golden import float_kernels as fk
 from hwq.golden import int_kernels as ik
-from hwq.golden.fixedpoint import round_half_away, saturate
+from hwq.golden.fixedpoint import round_half_away
 from hwq.ir.layers import Add, AvgPool, Conv2d, Dense, Flatten, Input, MaxPool, ReLU, Softmax
 from hwq.ir.model import Model
 from hwq.ir.quant import QuantParams
@@ -18,7 +18,9 @@ def quantize(x: np.ndarray, q: QuantParams) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if not np.isfinite(x).all():
         raise HwqError("input: contains NaN or Inf")
-    return saturate(round_half_away(x / q.scale) + q.zero_point, q.qmin, q.qmax)
+    with np.errstate(over="ignore"):  # x / scale may overflow to +-inf: the clip saturates it
+        q = np.clip(round_half_away(x / q.scale) + q.zero_point, q.qmin, q.qmax)
+    return q.astype(np.int64)
 
 
 def dequantize(v: np.ndarray, q: QuantParams) -> np.ndarray:
@@ -44,6 +46,8 @@ def _check_shape(inp: Input, arr: np.ndarray) -> np.ndarray:
     if arr.shape[1:] != shape:
         raise HwqError(f"input: {inp.name} expects shape [N, {', '.join(map(str, shape))}], "
                        f"got {list(arr.shape)}")
+    if arr.shape[0] == 0:
+        raise HwqError(f"input: {inp.name} is an empty batch")
     return arr
 
 

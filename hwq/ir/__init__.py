@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from hwq.errors import IRError
 from hwq.ir.container import read_container, write_container
 from hwq.ir.layers import (LAYER_TYPES, Add, AvgPool, Conv2d, Dense, Flatten, Input, Layer,
                            MaxPool, ReLU, Softmax, WeightedLayer)
@@ -22,7 +23,7 @@ from hwq.ir.values import (VALUE_TYPES, CodebookValues, Float32Values, Int8Value
 from hwq.ir.weight import Weight
 
 __all__ = [
-    "load", "save", "validate", "Model", "Layer", "WeightedLayer", "Input", "Dense", "Conv2d",
+    "load", "save", "validate", "IRError", "Model", "Layer", "WeightedLayer", "Input", "Dense", "Conv2d",
     "ReLU", "MaxPool", "AvgPool", "Flatten", "Add", "Softmax", "LAYER_TYPES", "Weight",
     "SparseIndex", "Values", "Float32Values", "Int8Values", "CodebookValues", "Pow2Values",
     "TernaryValues", "PQValues", "VALUE_TYPES", "QuantParams", "Requant", "make_requant",

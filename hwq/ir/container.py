@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import tempfile
+import tokenize
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +35,9 @@ ALLOWED_DESCR = {"<f4": "float32", "|i1": "int8", "|u1": "uint8", "<i2": "int16"
                  "<u2": "uint16", "<i4": "int32"}
 _DTYPE_DESCR = {v: k for k, v in ALLOWED_DESCR.items()}
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+# what a damaged zip can raise from zipfile/zlib while opening or inflating an entry
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError, NotImplementedError,
+               UnicodeDecodeError, ValueError)
 
 
 def _strict_json_constant(name: str):
@@ -47,7 +53,7 @@ def read_container(path: str | os.PathLike, declared) -> tuple[dict, dict[str, n
         raise IRError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise IRError(f"{path}: is a directory") from None
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
+    except _ZIP_ERRORS as e:
         raise IRError(f"{path}: not an hwq IR file (not a readable zip: {e})") from None
     with zf:
         infos = zf.infolist()
@@ -64,7 +70,7 @@ def read_container(path: str | os.PathLike, declared) -> tuple[dict, dict[str, n
         try:
             raw = _read_bounded(zf, zf.getinfo(MANIFEST), MAX_MANIFEST_BYTES)
             manifest = json.loads(raw.decode("utf-8"), parse_constant=_strict_json_constant)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
             raise IRError(f"manifest.json: not valid JSON ({e})") from None
         decl = declared(manifest)
         total = 0
@@ -72,7 +78,7 @@ def read_container(path: str | os.PathLike, declared) -> tuple[dict, dict[str, n
             if dtype not in _DTYPE_DESCR:
                 raise IRError(f"{name}: dtype {dtype!r} is not allowed "
                               f"(allowed: {', '.join(sorted(_DTYPE_DESCR))})")
-            nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+            nbytes = math.prod(shape) * np.dtype(dtype).itemsize  # Python ints: no overflow
             if nbytes > MAX_TENSOR_BYTES:
                 raise IRError(f"{name}: declared shape {list(shape)} is {nbytes} bytes, over the cap of {MAX_TENSOR_BYTES}")
             total += nbytes
@@ -104,7 +110,7 @@ def _read_bounded(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> bytes
     try:
         with zf.open(info) as f:
             data = f.read(cap + 1)
-    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as e:
+    except _ZIP_ERRORS as e:
         raise IRError(f"{info.filename}: cannot be read ({e})") from None
     if len(data) > cap:
         raise IRError(f"{info.filename}: larger than the cap of {cap} bytes")
@@ -112,7 +118,7 @@ def _read_bounded(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> bytes
 
 
 def _read_npy(zf, info, name: str, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
-    want = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    want = math.prod(shape) * np.dtype(dtype).itemsize
     try:
         with zf.open(info) as f:
             head = io.BytesIO(f.read(MAX_NPY_HEADER))
@@ -124,11 +130,11 @@ def _read_npy(zf, info, name: str, dtype: str, shape: tuple[int, ...]) -> np.nda
                     hshape, fortran, hdtype = np.lib.format.read_array_header_2_0(head)
                 else:
                     raise ValueError(f"npy version {version} not supported")
-            except ValueError as e:
-                raise IRError(f"{name}: not a plain .npy array ({e})") from None
+            except (ValueError, SyntaxError, TypeError, tokenize.TokenError) as e:
+                raise IRError(f"{name}: not a plain .npy array ({' '.join(str(e).split())[:120]})") from None
             descr = np.lib.format.dtype_to_descr(hdtype) if not hdtype.hasobject else "O"
-            if descr not in ALLOWED_DESCR:
-                raise IRError(f"{name}: array dtype {descr!r} is not allowed (pickled or "
+            if not isinstance(descr, str) or descr not in ALLOWED_DESCR:
+                raise IRError(f"{name}: array dtype {str(descr)[:60]!r} is not allowed (pickled or "
                               "structured arrays are never loaded)")
             if ALLOWED_DESCR[descr] != dtype or tuple(hshape) != tuple(shape):
                 raise IRError(f"{name}: file holds {ALLOWED_DESCR[descr]}{list(hshape)}, "
@@ -137,7 +143,7 @@ def _read_npy(zf, info, name: str, dtype: str, shape: tuple[int, ...]) -> np.nda
                 raise IRError(f"{name}: Fortran-ordered arrays are not accepted")
             rest = head.read()  # data bytes that came with the header chunk
             data = rest + f.read(max(0, want + 1 - len(rest)))
-    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as e:
+    except _ZIP_ERRORS as e:
         raise IRError(f"{name}: cannot be read ({e})") from None
     if len(data) != want:
         raise IRError(f"{name}: holds {len(data)} data bytes, expected {want}")

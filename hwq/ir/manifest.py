@@ -26,6 +26,10 @@ FORMAT = "hwq-ir"
 SCHEMA_VERSION = 1
 
 TUPLE_ATTRS = {"shape", "kernel", "stride", "padding"}
+TOP_KEYS = {"format", "schema_version", "name", "outputs", "provenance", "layers", "tensors"}
+LAYER_KEYS = {"name", "kind", "inputs", "attrs", "quant"}
+WEIGHTED_KEYS = LAYER_KEYS | {"weight", "bias", "bias_q", "requant"}
+MAX_INT = (1 << 31) - 1  # every integer in a manifest (sizes, attributes) fits int32
 
 
 def to_manifest(model: Model) -> tuple[dict, dict[str, np.ndarray]]:
@@ -93,9 +97,12 @@ def check_header(manifest: object) -> dict:
     if manifest.get("format") != FORMAT:
         raise IRError(f"manifest.json: format is {manifest.get('format')!r}, expected {FORMAT!r}")
     version = manifest.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:
         raise IRError(f"manifest.json: schema_version {version!r} is not supported "
                       f"(this hwq reads version {SCHEMA_VERSION})")
+    unknown = sorted(set(manifest) - TOP_KEYS, key=str)
+    if unknown:
+        raise IRError(f"manifest.json: unknown key {str(unknown[0])[:40]!r}")
     return manifest
 
 
@@ -112,9 +119,9 @@ def declared_tensors(manifest: dict) -> dict[str, tuple[str, tuple[int, ...]]]:
         if not isinstance(d, dict) or set(d) != {"dtype", "shape"}:
             raise IRError(f"{where}: expected keys dtype and shape")
         shape = d["shape"]
-        if not isinstance(shape, list) or not all(isinstance(s, int) and not isinstance(s, bool)
-                                                   and s >= 0 for s in shape) or len(shape) > 6:
-            raise IRError(f"{where}.shape: must be a list of at most 6 non-negative integers")
+        if not isinstance(shape, list) or not all(_is_int(s) and 0 <= s <= MAX_INT for s in shape) \
+                or len(shape) > 6:
+            raise IRError(f"{where}.shape: must be a list of at most 6 integers in [0, 2^31)")
         if not isinstance(d["dtype"], str):
             raise IRError(f"{where}.dtype: must be a string")
         out[name] = (d["dtype"], tuple(shape))
@@ -162,29 +169,34 @@ def _layer_from_json(raw: object, i: int, take) -> Layer:
         raise IRError(f"layers[{i}]: must be an object")
     name = check_name(raw.get("name"), f"layers[{i}].name")
     kind = raw.get("kind")
-    cls = LAYER_TYPES.get(kind)  # type: ignore[arg-type]
+    cls = LAYER_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise IRError(f"{name}.kind: unknown layer kind {kind!r} "
+        raise IRError(f"{name}.kind: unknown layer kind {str(kind)[:40]!r} "
                       f"(known: {', '.join(sorted(LAYER_TYPES))})")
+    keys = WEIGHTED_KEYS if issubclass(cls, WeightedLayer) else \
+        LAYER_KEYS | ({"requant"} if cls is Add else set())
+    if set(raw) != keys and not (cls is Add and set(raw) == LAYER_KEYS):
+        missing, extra = sorted(keys - set(raw)), sorted(set(raw) - keys, key=str)
+        raise IRError(f"{name}: " + (f"missing key {missing[0]!r}" if missing else f"unknown key {str(extra[0])[:40]!r}"))
     inputs = raw.get("inputs")
     if not isinstance(inputs, list) or len(inputs) != cls.N_INPUTS:
         raise IRError(f"{name}.inputs: a {kind} layer takes {cls.N_INPUTS} input(s)")
     for src in inputs:
         check_name(src, f"{name}.inputs entry")
-    attrs = raw.get("attrs", {})
+    attrs = raw["attrs"]
     if not isinstance(attrs, dict) or set(attrs) != set(cls.ATTRS):
         raise IRError(f"{name}.attrs: expected keys {', '.join(cls.ATTRS) or '(none)'}")
     kwargs = {}
     for a in cls.ATTRS:
         v = attrs[a]
         if a in TUPLE_ATTRS:
-            if not isinstance(v, list) or not all(_is_int(x) for x in v):
-                raise IRError(f"{name}.{a}: must be a list of integers")
+            if not isinstance(v, list) or len(v) > 6 or not all(_is_int(x) and abs(x) <= MAX_INT for x in v):
+                raise IRError(f"{name}.{a}: must be a list of integers below 2^31")
             v = tuple(v)
-        elif not _is_int(v):
-            raise IRError(f"{name}.{a}: must be an integer")
+        elif not (_is_int(v) and abs(v) <= MAX_INT):
+            raise IRError(f"{name}.{a}: must be an integer below 2^31")
         kwargs[a] = v
-    quant = raw.get("quant")
+    quant = raw["quant"]
     kwargs["quant"] = None if quant is None else QuantParams.from_json(quant, f"{name}.quant")
     if issubclass(cls, WeightedLayer):
         kwargs["weight"] = _weight_from_json(raw.get("weight"), name, take)
@@ -193,7 +205,7 @@ def _layer_from_json(raw: object, i: int, take) -> Layer:
             if not isinstance(flag, bool):
                 raise IRError(f"{name}.{part}: must be true or false")
             kwargs[part] = take(f"{name}.{part}", dtypes) if flag else None
-        kwargs["requant"] = _requant_in(raw.get("requant"), f"{name}.requant", take)
+        kwargs["requant"] = _requant_in(raw["requant"], f"{name}.requant", take)
     elif cls is Add:
         rq = raw.get("requant")
         if rq is None:
@@ -216,17 +228,19 @@ def _weight_from_json(raw: object, lname: str, take) -> Weight:
     if not isinstance(raw, dict) or set(raw) != {"shape", "values", "sparse"}:
         raise IRError(f"{where}: expected keys shape, values, sparse")
     shape = raw["shape"]
-    if not isinstance(shape, list) or len(shape) not in (2, 4) or not all(_is_int(s) and s > 0 for s in shape):
-        raise IRError(f"{where}.shape: must be 2 or 4 positive integers")
+    if not isinstance(shape, list) or len(shape) not in (2, 4) \
+            or not all(_is_int(s) and 0 < s <= MAX_INT for s in shape):
+        raise IRError(f"{where}.shape: must be 2 or 4 positive integers below 2^31")
     vals = raw["values"]
     if not isinstance(vals, dict) or set(vals) != {"type", "attrs"}:
         raise IRError(f"{where}.values: expected keys type and attrs")
-    vcls = VALUE_TYPES.get(vals["type"])
+    vcls = VALUE_TYPES.get(vals["type"]) if isinstance(vals["type"], str) else None
     if vcls is None:
-        raise IRError(f"{where}.values.type: unknown encoding {vals['type']!r} "
+        raise IRError(f"{where}.values.type: unknown encoding {str(vals['type'])[:40]!r} "
                       f"(known: {', '.join(sorted(VALUE_TYPES))})")
     vattrs = vals["attrs"]
-    if not isinstance(vattrs, dict) or set(vattrs) != set(vcls.ATTRS) or not all(_is_int(v) for v in vattrs.values()):
+    if not isinstance(vattrs, dict) or set(vattrs) != set(vcls.ATTRS) \
+            or not all(_is_int(v) and abs(v) <= MAX_INT for v in vattrs.values()):
         raise IRError(f"{where}.values.attrs: expected integer keys {', '.join(vcls.ATTRS) or '(none)'}")
     vt = {t: take(f"{where}.{t}", dtypes) for t, dtypes in vcls.TENSORS.items()}
     for t, arr in vt.items():
@@ -252,6 +266,8 @@ def _requant_in(raw: object, where: str, take) -> Requant | None:
     if not isinstance(raw, dict) or set(raw) != {"mode"}:
         raise IRError(f"{where}: expected key mode")
     mode = raw["mode"]
+    if not isinstance(mode, str):
+        raise IRError(f"{where}.mode: must be a string")
     exponent = take(f"{where}.exponent", ("int32",))
     multiplier = take(f"{where}.multiplier", ("int32",)) if mode == "multiplier" else None
     r = Requant(mode, exponent, multiplier)

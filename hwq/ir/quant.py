@@ -14,6 +14,7 @@ import numpy as np
 from hwq.errors import IRError
 
 MIN_ACT_BITS, MAX_ACT_BITS = 2, 16
+MIN_SCALE, MAX_SCALE = 1e-30, 1e30  # keeps x / scale and the requant factors far from under/overflow
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,8 @@ class QuantParams:
             raise IRError(f"{where}.bits: {self.bits!r} not in [{MIN_ACT_BITS}, {MAX_ACT_BITS}]")
         if not isinstance(self.signed, bool):
             raise IRError(f"{where}.signed: must be true or false")
-        if not (isinstance(self.scale, float) and math.isfinite(self.scale) and self.scale > 0):
-            raise IRError(f"{where}.scale: {self.scale!r} must be a finite positive number")
+        if not (isinstance(self.scale, float) and MIN_SCALE <= self.scale <= MAX_SCALE):
+            raise IRError(f"{where}.scale: {self.scale!r} must be a number in [1e-30, 1e30]")
         if (not isinstance(self.zero_point, int) or isinstance(self.zero_point, bool)
                 or not self.qmin <= self.zero_point <= self.qmax):
             raise IRError(f"{where}.zero_point: {self.zero_point!r} not in [{self.qmin}, {self.qmax}]")
@@ -61,7 +62,7 @@ class QuantParams:
             raise IRError(f"{where}: expected keys bits, signed, scale, zero_point")
         scale = d["scale"]
         if isinstance(scale, int) and not isinstance(scale, bool):
-            scale = float(scale)
+            scale = float(scale) if abs(scale) < 1 << 128 else float("inf")
         q = QuantParams(bits=d["bits"], signed=d["signed"], scale=scale, zero_point=d["zero_point"])
         q.check(where)
         return q
@@ -110,14 +111,15 @@ class Requant:
 def quantize_multiplier(real: float) -> tuple[int, int]:
     """(multiplier, exponent) with real ~= multiplier * 2**(exponent-31), multiplier Q31.
 
-    Rounds the mantissa to nearest (TFLite's QuantizeMultiplier).
+    Rounds the mantissa to nearest, ties away from zero, like TFLite's QuantizeMultiplier
+    (std::round). ``mant * 2**31 + 0.5`` is exact in float64 (at most 32 significant bits).
     """
     if not math.isfinite(real) or real < 0:
         raise IRError(f"requantization factor {real!r} must be finite and non-negative")
     if real == 0.0:
         return 0, 0
     mant, exp = math.frexp(real)  # real = mant * 2**exp, mant in [0.5, 1)
-    q = round(mant * (1 << 31))
+    q = math.floor(mant * (1 << 31) + 0.5)
     if q == 1 << 31:
         q //= 2
         exp += 1

@@ -35,9 +35,9 @@ class SparseIndex:
     def check(self, matrix_shape: tuple[int, int], where: str) -> None:
         if self.format not in SPARSE_FORMATS:
             raise IRError(f"{where}.format: {self.format!r} is not one of csr, csc")
-        if not isinstance(self.index_bits, int) or not 1 <= self.index_bits <= MAX_INDEX_BITS:
+        if type(self.index_bits) is not int or not 1 <= self.index_bits <= MAX_INDEX_BITS:
             raise IRError(f"{where}.index_bits: {self.index_bits!r} not in [1, {MAX_INDEX_BITS}]")
-        if not isinstance(self.pointer_bits, int) or not 1 <= self.pointer_bits <= 32:
+        if type(self.pointer_bits) is not int or not 1 <= self.pointer_bits <= 32:
             raise IRError(f"{where}.pointer_bits: {self.pointer_bits!r} not in [1, 32]")
         n_major, n_minor = _major_minor(self.format, matrix_shape)
         p, rel = self.ptr, self.rel

@@ -6,6 +6,8 @@ Runs on every load and save. Each error names the place, e.g.
 
 from __future__ import annotations
 
+import math
+
 import networkx as nx
 import numpy as np
 
@@ -27,6 +29,8 @@ def validate(model: Model) -> Model:
     for layer in model.layers.values():
         if isinstance(layer, WeightedLayer):
             _check_weighted(layer, quantized)
+        if isinstance(layer, Add) and not quantized and layer.requant is not None:
+            raise IRError(f"{layer.name}.requant: present in a model without activation quantization")
     if quantized:
         _check_pass_through(model)
     del shapes
@@ -34,6 +38,7 @@ def validate(model: Model) -> Model:
 
 
 def _check_graph(model: Model) -> None:
+    seen: set[str] = set()
     for layer in model.layers.values():
         check_name(layer.name, "layer name")
         for src in layer.inputs:
@@ -41,6 +46,10 @@ def _check_graph(model: Model) -> None:
                 raise IRError(f"{layer.name}.inputs: unknown layer {src!r}")
             if src == layer.name:
                 raise IRError(f"{layer.name}.inputs: a layer cannot read itself")
+            if src not in seen:  # file order is a topological order (docs/ir-format.md)
+                raise IRError(f"{layer.name}.inputs: {src} is listed after its consumer "
+                              "(layers must be in topological order)")
+        seen.add(layer.name)
     if not model.inputs:
         raise IRError("graph: no input layer")
     for out in model.outputs:
@@ -48,10 +57,7 @@ def _check_graph(model: Model) -> None:
             raise IRError(f"outputs: unknown layer {out!r}")
     if len(set(model.outputs)) != len(model.outputs):
         raise IRError("outputs: listed twice")
-    g = model.graph
-    if not nx.is_directed_acyclic_graph(g):
-        cycle = nx.find_cycle(g)
-        raise IRError(f"graph: has a cycle through {cycle[0][0]}")
+    g = model.graph  # acyclic: every edge points forward in file order (checked above)
     if not nx.is_weakly_connected(g):
         parts = sorted(sorted(c) for c in nx.weakly_connected_components(g))
         raise IRError(f"graph: not connected ({parts[1][0]} is cut off from {parts[0][0]})")
@@ -72,7 +78,7 @@ def _check_shapes(model: Model) -> dict[str, tuple[int, ...]]:
         ins = [shapes[i] for i in layer.inputs]
         n = layer.name
         if isinstance(layer, Input):
-            if not 1 <= len(layer.shape) <= 3 or not all(d > 0 for d in layer.shape):
+            if not 1 <= len(layer.shape) <= 3 or not all(0 < d < 1 << 31 for d in layer.shape):
                 raise IRError(f"{n}.shape: {list(layer.shape)} must be 1 to 3 positive sizes")
         elif isinstance(layer, Dense):
             if layer.in_features <= 0 or layer.out_features <= 0:
@@ -104,7 +110,7 @@ def _check_shapes(model: Model) -> dict[str, tuple[int, ...]]:
         out = tuple(int(d) for d in layer.out_shape(ins))
         if not all(d >= 1 for d in out):
             raise IRError(f"{n}: output shape {list(out)} is empty (kernel larger than input?)")
-        if int(np.prod(out, dtype=np.float64)) > MAX_ELEMENTS:
+        if math.prod(out) > MAX_ELEMENTS:
             raise IRError(f"{n}: output shape {list(out)} exceeds {MAX_ELEMENTS} elements")
         shapes[n] = out
     return shapes
@@ -149,6 +155,9 @@ def _check_weighted(layer: WeightedLayer, quantized: bool) -> None:
             raise IRError(f"{n}.bias: shape {layer.bias.shape} != ({o},)")
         if not np.isfinite(layer.bias).all():
             raise IRError(f"{n}.bias: values must be finite")
+    if layer.bias_q is not None and layer.bias_q.size and \
+            int(np.abs(layer.bias_q.astype(np.int64)).max()) >= 1 << (layer.acc_bits - 1):
+        raise IRError(f"{n}.bias_q: a value does not fit acc_bits = {layer.acc_bits}")
     if not quantized:
         for part in ("bias_q", "requant"):
             if getattr(layer, part) is not None:
@@ -168,6 +177,12 @@ def _check_weighted(layer: WeightedLayer, quantized: bool) -> None:
 
 def _check_pass_through(model: Model) -> None:
     for layer in model.layers.values():
+        if isinstance(layer, AvgPool):
+            # the window sum of (x - zx) must fit int32 (docs/semantics.md, avgpool)
+            area = layer.kernel[0] * layer.kernel[1]
+            if area << layer.quant.bits >= 1 << 31:
+                raise IRError(f"{layer.name}: a {layer.kernel[0]}x{layer.kernel[1]} window of "
+                              f"{layer.quant.bits}-bit values can overflow the int32 window sum")
         if isinstance(layer, PASS_THROUGH):
             src = model.layers[layer.inputs[0]]
             if src.quant != layer.quant:
