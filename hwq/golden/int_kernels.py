@@ -12,7 +12,7 @@ from hwq.errors import SemanticsError
 from hwq.golden.fixedpoint import divide_round_half_away, saturate
 from hwq.golden.requantize import rescale, to_output
 from hwq.golden.windows import pad_nchw, windows
-from hwq.ir.layers import Add, AvgPool, Conv2d, Dense, MaxPool, WeightedLayer
+from hwq.ir.layers import Add, AvgPool, Conv2d, Dense, WeightedLayer
 from hwq.ir.quant import QuantParams
 
 def _int_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -76,10 +76,6 @@ def conv2d(layer: Conv2d, x: np.ndarray, in_q: QuantParams) -> np.ndarray:
 
 def relu(x: np.ndarray, q: QuantParams) -> np.ndarray:
     return np.maximum(x, q.zero_point)
-
-
-def maxpool(layer: MaxPool, x: np.ndarray) -> np.ndarray:
-    return windows(x, layer.kernel, layer.stride).max(axis=(4, 5)).transpose(0, 3, 1, 2)
 
 
 def avgpool(layer: AvgPool, x: np.ndarray, q: QuantParams) -> np.ndarray:
