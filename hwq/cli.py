@@ -133,7 +133,8 @@ def run(model: str, input_path: str, output: str | None, mode: str | None, as_js
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
-@click.option("--prune", type=float, default=None, help="Fraction of weights to remove per layer (0..1).")
+@click.option("--prune", type=str, default=None,
+              help="Fraction of weights to remove in each layer (0..1), or per layer: fc1=0.9,fc3=0.7,*=0.8.")
 @click.option("--prune-quality", type=float, default=None, help="Prune |w| <= quality x std(w) instead (Han et al. 2015).")
 @click.option("--share-bits", type=int, default=None, help="k-means weight sharing with 2^b values.")
 @click.option("--init", type=click.Choice(["linear", "density", "forgy"]), default="linear",

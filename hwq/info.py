@@ -6,7 +6,7 @@ from hwq.compress.calibrate import accumulator_bits_needed
 from hwq.ir.layers import Conv2d, Dense, WeightedLayer
 from hwq.ir.manifest import SCHEMA_VERSION
 from hwq.ir.model import Model
-from hwq.ir.storage import StorageBits, compression_rate, layer_storage
+from hwq.ir.storage import StorageBits, bits_per_weight, compression_rate, layer_storage
 
 PARTS = ("payload", "index", "pointer", "codebook", "bias", "total")
 
@@ -33,6 +33,7 @@ def model_info(model: Model) -> dict:
                        index_bits=w.sparse.index_bits if w.sparse else None,
                        storage_bits=s.as_dict(), compression_rate=compression_rate(s),
                        compression_rate_huffman=compression_rate(s, huffman=True),
+                       deep_compression=bits_per_weight(s),  # the paper's per-entry columns
                        acc_bits=layer.acc_bits, acc_bits_needed=acc_needed.get(layer.name))
         else:
             row.update(weights=0, nnz=0, stored=0, density=None, encoding=None, bits=None,
@@ -47,6 +48,7 @@ def model_info(model: Model) -> dict:
             "storage_bits": total.as_dict(),
             "compression_rate": compression_rate(total) if total.dense_float_bits else None,
             "compression_rate_huffman": compression_rate(total, huffman=True) if total.dense_float_bits else None,
+            "deep_compression": bits_per_weight(total) if total.stored else None,
             "provenance": model.provenance, "layers": layers}
 
 

@@ -195,3 +195,31 @@ def test_provenance_lists_retraining_only_when_it_ran(model, data):
     assert not any(s.startswith("retrain") for s in one_shot.provenance["compress"])
     pruned = compress_model(model, CompressOptions(prune=0.5, int8=True, retrain_epochs=1, data="digits"), data)
     assert "retrain 1" in pruned.provenance["compress"]
+
+
+def test_per_layer_prune_rates(model):
+    """Deep Compression prunes each layer differently (LeNet-300-100: 92%, 91%, 74%)."""
+    from hwq.compress.pipeline import parse_rates
+
+    opts = CompressOptions(prune=parse_rates("fc1=0.92,fc3=0.74,*=0.91"))
+    out = compress_model(model, opts)
+    for name, rate in (("fc1", 0.92), ("fc2", 0.91), ("fc3", 0.74)):
+        w = out.layers[name].weight
+        assert w.nnz() == w.size - int(np.floor(rate * w.size)), name
+    with pytest.raises(HwqError, match="no weighted layer named 'fc9'"):
+        compress_model(model, CompressOptions(prune={"fc9": 0.5}))
+
+
+def test_info_reports_the_papers_per_entry_columns():
+    from hwq import ir
+    from hwq.info import model_info
+
+    m = ir.load(Path(__file__).resolve().parents[1] / "examples" / "digits_mlp_pruned_shared.ir")
+    info = model_info(m)
+    for row in info["layers"]:
+        if row["encoding"]:
+            w = m.layers[row["name"]].weight
+            dc = row["deep_compression"]
+            # P+Q columns: code and index widths per stored entry, read straight off the IR
+            assert dc["weight_bits"] == w.values.bits and dc["index_bits"] == w.sparse.index_bits
+            assert 0 < dc["weight_bits_huffman"] <= w.values.bits

@@ -33,9 +33,21 @@ INCREMENTS = (0.5, 0.75, 0.875, 1.0)  # INQ's accumulated quantized fractions
 CALIBRATION_SAMPLES = 512
 
 
+def parse_rates(text: str) -> dict[str, float]:
+    """``0.9`` -> {"*": 0.9}; ``fc1=0.9,fc3=0.7,*=0.8`` -> per-layer rates ("*" = the rest)."""
+    rates: dict[str, float] = {}
+    for part in str(text).split(","):
+        name, _, value = part.rpartition("=")
+        try:
+            rates[name.strip() or "*"] = float(value)
+        except ValueError:
+            raise HwqError(f"--prune {text!r}: expected a rate like 0.9 or fc1=0.9,*=0.8") from None
+    return rates
+
+
 @dataclass
 class CompressOptions:
-    prune: float | None = None
+    prune: float | dict[str, float] | None = None  # one rate for every layer, or per layer
     prune_quality: float | None = None
     share_bits: int | None = None
     init: str = "linear"
@@ -61,9 +73,18 @@ class CompressOptions:
             except ValueError:
                 raise HwqError(f"--pq {pq!r}: expected M:K, e.g. 4:32") from None
             kw["pq"] = (m, k)
+        if kw.get("prune") is not None:
+            rates = parse_rates(kw["prune"])
+            kw["prune"] = rates["*"] if set(rates) == {"*"} else rates
         opts = cls(**kw)
         opts.check()
         return opts
+
+    def prune_rate_for(self, layer: str) -> float:
+        """The pruning rate of ``layer`` (0 when a per-layer table neither names it nor has "*")."""
+        if isinstance(self.prune, dict):
+            return self.prune.get(layer, self.prune.get("*", 0.0))
+        return self.prune or 0.0
 
     @property
     def scheme(self) -> str:
@@ -75,8 +96,9 @@ class CompressOptions:
 
     def check(self) -> None:
         scheme = self.scheme
-        if self.prune is not None and not 0 <= self.prune < 1:
-            raise HwqError(f"--prune {self.prune}: must be in [0, 1)")
+        rates = self.prune.values() if isinstance(self.prune, dict) else [self.prune]
+        if self.prune is not None and not all(isinstance(r, (int, float)) and 0 <= r < 1 for r in rates):
+            raise HwqError(f"--prune {self.prune}: rates must be in [0, 1)")
         if self.prune is not None and self.prune_quality is not None:
             raise HwqError("--prune and --prune-quality are alternatives; give one")
         if self.share_bits is not None and not 1 <= self.share_bits <= 8:
@@ -102,7 +124,8 @@ class CompressOptions:
 
     @property
     def pruning(self) -> bool:
-        return bool(self.prune) or self.prune_quality is not None
+        rates = self.prune.values() if isinstance(self.prune, dict) else [self.prune]
+        return any(rates) or self.prune_quality is not None
 
 
 @dataclass
@@ -144,8 +167,16 @@ def _free(st: State, trainable: dict[str, np.ndarray]) -> dict:
 
 
 def _prune(model, st, data, opts, log) -> None:
+    if isinstance(opts.prune, dict):
+        unknown = sorted(set(opts.prune) - set(st.weights) - {"*"})
+        if unknown:
+            raise HwqError(f"--prune: no weighted layer named {unknown[0]!r} "
+                           f"(layers: {', '.join(st.weights)})")
     for name, w in st.weights.items():
-        keep = prune_rate(w, opts.prune) if opts.prune else prune_quality(w, opts.prune_quality)
+        if opts.prune_quality is not None:
+            keep = prune_quality(w, opts.prune_quality)
+        else:
+            keep = prune_rate(w, opts.prune_rate_for(name))
         st.masks[name] = keep
         st.weights[name] = np.where(keep, w, 0.0)
     _retrain(model, st, data, opts, _free(st, st.masks), opts.retrain_epochs, log)
@@ -294,7 +325,7 @@ def compress_model(model: Model, opts: CompressOptions, data=None, log=None) -> 
         out = calibrate(out, x, act_bits=opts.act_bits, pow2_scales=opts.pow2_act)
     # one-shot schemes (int8, float32) only retrain after pruning
     retrained = opts.retrain_epochs and (opts.pruning or scheme in ("codebook", "pow2", "ternary", "pq"))
-    steps = [s for s in (f"prune {opts.prune}" if opts.prune else None,
+    steps = [s for s in (f"prune {opts.prune}" if opts.prune is not None and opts.pruning else None,
                          f"prune_quality {opts.prune_quality}" if opts.prune_quality is not None else None,
                          scheme, f"retrain {opts.retrain_epochs}" if retrained else None,
                          f"act_bits {opts.act_bits}" if opts.act_bits else None) if s]
