@@ -13,6 +13,8 @@ is counted from the IR as stored (fillers included), never from nominal settings
   ``bias`` and the int32 ``bias_q`` are two views of one stored vector: counted once.
 * ``payload_huffman`` / ``index_huffman`` -- the same codes Huffman-coded with an optimal
   code built from their actual histograms (code tables not counted, as in the paper).
+  float32 payloads are not entropy-coded (every value is its own symbol), so their
+  Huffman size equals the payload.
 * ``dense_float_bits`` -- weights x 32: the uncompressed float32 reference.
 
 Deep Compression's "Compress rate" column (Tables 2-5) is reproduced by
@@ -100,7 +102,9 @@ def layer_storage(layer: WeightedLayer) -> StorageBits:
     return StorageBits(
         payload=payload, index=index, pointer=pointer, codebook=codebook, bias=bias,
         total=payload + index + pointer + codebook + bias,
-        payload_huffman=huffman_bits(v.code_array()),
+        # raw float32 values are all distinct symbols: an entropy code would need a table as big
+        # as the data, so their Huffman size is just the payload
+        payload_huffman=huffman_bits(v.code_array()) if v.INTEGER else payload,
         index_huffman=huffman_bits(sp.rel) if sp is not None else 0,
         dense_float_bits=32 * w.size, stored=w.stored, nnz=w.nnz())
 
