@@ -400,3 +400,140 @@ def test_wrongly_typed_attribute_rejected():
     node = helper.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[2, 2])
     node.attribute[0].type = onnx.AttributeProto.FLOAT
     err(build([node], [1, 4, 4], ["y"], check=False), "'kernel_shape'", "expected INTS")
+
+
+# ---------------------------------------------------------------- folding (BatchNormalization,
+# ---------------------------------------------------------------- conv bias Add), global pools
+
+
+def ref_bn(x, s, b, mean, var, eps):
+    """ONNX BatchNormalization (inference) over axis 1: (x - mean) / sqrt(var + eps) * s + b."""
+    c = (1, -1) + (1,) * (x.ndim - 2)
+    return (x - mean.reshape(c)) / np.sqrt(var.reshape(c) + np.float64(eps)) * s.reshape(c) \
+        + b.reshape(c)
+
+
+def bn_params(prefix, c, var_lo=0.5):
+    """Initializers scale, B, mean, var (in ONNX input order) and their values."""
+    vals = [rand(c), rand(c), rand(c), RNG.uniform(var_lo, 2 * var_lo + 1, c).astype(np.float32)]
+    names = [f"{prefix}.{n}" for n in ("scale", "B", "mean", "var")]
+    return names, [init(n, v) for n, v in zip(names, vals)], vals
+
+
+def bn_node(x, y, names, name="bn", **attrs):
+    return helper.make_node("BatchNormalization", [x, *names], [y], name=name, **attrs)
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("eps", [None, 0.37])
+def test_conv_bn_relu_folds(with_bias, eps):
+    w, b = rand(4, 3, 3, 3), rand(4)
+    # eps = 0.37 with var ~ 0.01: a wrong (e.g. default) epsilon would be far off.
+    names, bn_inits, (s, beta, mean, var) = bn_params("bn", 4, var_lo=0.5 if eps is None else 0.01)
+    attrs = {} if eps is None else {"epsilon": eps}
+    nodes = [helper.make_node("Conv", ["x", "W"] + (["b"] if with_bias else []), ["c"],
+                              name="conv", pads=[1, 1, 1, 1]),
+             bn_node("c", "n", names, momentum=0.9, **attrs),
+             helper.make_node("Relu", ["n"], ["y"], name="relu")]
+    inits = [init("W", w)] + ([init("b", b)] if with_bias else []) + bn_inits
+    m = import_onnx(build(nodes, [3, 5, 6], ["y"], inits))
+    assert [l.KIND for l in m.layers.values()] == ["input", "conv2d", "relu"]
+    x = rand(2, 3, 5, 6)
+    h = ref_conv(x, w, b if with_bias else None, (1, 1), (1, 1, 1, 1))
+    eps32 = np.float32(1e-5 if eps is None else eps)  # ONNX stores epsilon as float32
+    close(run(m, x), np.maximum(ref_bn(h, s, beta, mean, var, eps32), 0))
+
+
+@pytest.mark.parametrize("head", ["gemm", "matmul_add"])
+def test_dense_bn_folds_over_features(head):
+    names, bn_inits, (s, beta, mean, var) = bn_params("bn1d", 5)
+    w, c = rand(5, 7), rand(5)
+    if head == "gemm":
+        nodes = [helper.make_node("Gemm", ["x", "W", "C"], ["h"], name="fc", transB=1, alpha=0.5)]
+        inits, want = [init("W", w), init("C", c)], lambda x: ref_gemm(x, w, c, 0.5, 1.0, 1)
+    else:  # the bias Add sits between the MatMul and the BN
+        nodes = [helper.make_node("MatMul", ["x", "W"], ["mm"], name="fc"),
+                 helper.make_node("Add", ["mm", "C"], ["h"], name="add_bias")]
+        inits, want = [init("W", w.T), init("C", c)], lambda x: x.astype(np.float64) @ w.T + c
+    nodes.append(bn_node("h", "y", names, epsilon=1e-3))
+    m = import_onnx(build(nodes, [7], ["y"], inits + bn_inits))
+    assert [l.KIND for l in m.layers.values()] == ["input", "dense"]
+    x = rand(3, 7)
+    close(run(m, x), ref_bn(want(x), s, beta, mean, var, np.float32(1e-3)))
+
+
+@pytest.mark.parametrize("c_shape", [(1, 4, 1, 1), (4, 1, 1), (1,)])
+def test_conv_constant_add_folds_into_bias(c_shape):
+    w, b, c = rand(4, 2, 3, 3), rand(4), rand(*c_shape)
+    names, bn_inits, (s, beta, mean, var) = bn_params("bn", 4)
+    nodes = [helper.make_node("Conv", ["x", "W", "b"], ["h"], name="conv"),
+             helper.make_node("Add", ["h", "c"], ["a"], name="add_c"),
+             bn_node("a", "y", names)]  # Conv + Add + BN still folds (the Add is absorbed)
+    m = import_onnx(build(nodes, [2, 5, 5], ["y"], [init("W", w), init("b", b), init("c", c)]
+                          + bn_inits))
+    assert [l.KIND for l in m.layers.values()] == ["input", "conv2d"]
+    x = rand(2, 2, 5, 5)
+    h = ref_conv(x, w, b, (1, 1), (0, 0, 0, 0)) + c.astype(np.float64)
+    close(run(m, x), ref_bn(h, s, beta, mean, var, np.float32(1e-5)))
+
+
+@pytest.mark.parametrize("pool, fn", [("GlobalAveragePool", np.mean), ("GlobalMaxPool", np.max)])
+@pytest.mark.parametrize("flatten", ["Flatten", "Reshape"])
+def test_global_pool_classifier(pool, fn, flatten):
+    w, fc, fb = rand(6, 3, 3, 3), rand(4, 6), rand(4)
+    flat = (helper.make_node("Flatten", ["p"], ["f"], name="flat") if flatten == "Flatten" else
+            helper.make_node("Reshape", ["p", "shape"], ["f"], name="flat"))
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node(pool, ["r"], ["p"], name="gap"),
+             flat,
+             helper.make_node("Gemm", ["f", "fc", "fb"], ["y"], name="fc", transB=1)]
+    inits = [init("W", w), init("fc", fc), init("fb", fb), init("shape", np.array([-1, 6]))]
+    m = import_onnx(build(nodes, [3, 5, 7], ["y"], inits))
+    assert (m.layers["gap"].kernel, m.layers["gap"].stride) == ((5, 7), (1, 1))
+    x = rand(2, 3, 5, 7)
+    h = fn(np.maximum(ref_conv(x, w, None, (1, 1), (1, 1, 1, 1)), 0), axis=(2, 3))
+    close(run(m, x), ref_gemm(h, fc, fb, 1.0, 1.0, 1))
+
+
+def test_bn_after_relu_not_foldable():
+    names, bn_inits, _ = bn_params("bn", 4)
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"], name="conv"),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             bn_node("r", "y", names, name="bn_late")]
+    err(build(nodes, [2, 4, 4], ["y"], [init("W", rand(4, 2, 1, 1))] + bn_inits),
+        "'bn_late'", "cannot fold", "into a preceding Conv/Gemm")
+
+
+def test_bn_on_shared_conv_output_not_foldable():
+    names, bn_inits, _ = bn_params("bn", 4)
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"], name="conv"),
+             bn_node("c", "y", names),
+             helper.make_node("Relu", ["c"], ["z"], name="relu")]  # reads the un-normalized c
+    err(build(nodes, [2, 4, 4], ["y", "z"], [init("W", rand(4, 2, 1, 1))] + bn_inits),
+        "'bn'", "cannot fold")
+
+
+def test_bn_training_mode_not_foldable():
+    names, bn_inits, _ = bn_params("bn", 4)
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"], name="conv"),
+             bn_node("c", "y", names, training_mode=1)]
+    nodes[1].output.extend(["running_mean", "running_var"])  # valid ONNX needs all three
+    err(build(nodes, [2, 4, 4], ["y"], [init("W", rand(4, 2, 1, 1))] + bn_inits, opset=15),
+        "'bn'", "cannot fold", "training")
+
+
+def test_bn_parameter_shape_and_variance_checked():
+    names, bn_inits, vals = bn_params("bn", 3)
+    nodes = [helper.make_node("Gemm", ["x", "W"], ["h"], name="fc"), bn_node("h", "y", names)]
+    err(build(nodes, [4], ["y"], [init("W", rand(4, 2))] + bn_inits, check=False),
+        "'bn.scale'", "expected [2]")
+    bn_inits[3] = init("bn.var", np.full(3, -1.0, np.float32))
+    err(build(nodes, [4], ["y"], [init("W", rand(4, 3))] + bn_inits), "var + epsilon")
+
+
+def test_conv_add_non_channel_constant_rejected():
+    nodes = [helper.make_node("Conv", ["x", "W"], ["h"], name="conv"),
+             helper.make_node("Add", ["h", "c"], ["y"], name="add_c")]
+    err(build(nodes, [2, 4, 4], ["y"], [init("W", rand(3, 2, 1, 1)), init("c", rand(1, 3, 4, 4))]),
+        "'add_c'", "does not broadcast")

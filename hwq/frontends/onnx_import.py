@@ -5,9 +5,11 @@
 
 The ONNX graph is walked once in node order (ONNX requires topological order). Tensors
 are either *constants* (initializers, Constant nodes) or *activations* produced by an IR
-layer; every supported op becomes at most one IR layer. Shapes are tracked per sample
-(the batch axis is dropped) using the IR layers' own ``out_shape``, so the importer needs
-no ONNX shape inference and never disagrees with the back ends about a shape.
+layer; every supported op becomes at most one IR layer (BatchNormalization and constant
+Adds become none: they are folded into the Conv/Gemm right before them). Shapes are
+tracked per sample (the batch axis is dropped) using the IR layers' own ``out_shape``, so
+the importer needs no ONNX shape inference and never disagrees with the back ends about
+a shape.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from hwq import ir
 from hwq.errors import HwqError
 from hwq.ir.names import sanitize
 
-SUPPORTED = ("Gemm", "MatMul", "Conv", "Relu", "MaxPool", "AveragePool", "Flatten", "Reshape",
-             "Add", "Softmax", "Identity", "Dropout", "Constant")
-_MIN_INPUTS = {"Gemm": 2, "MatMul": 2, "Conv": 2, "Add": 2, "Reshape": 2, "Constant": 0}
+SUPPORTED = ("Gemm", "MatMul", "Conv", "BatchNormalization", "Relu", "MaxPool", "AveragePool",
+             "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Add", "Softmax",
+             "Identity", "Dropout", "Constant")
+_MIN_INPUTS = {"Gemm": 2, "MatMul": 2, "Conv": 2, "BatchNormalization": 5, "Add": 2,
+               "Reshape": 2, "Constant": 0}
 _FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
                 onnx.TensorProto.BFLOAT16}
 
@@ -168,6 +172,20 @@ class _Builder:
             raise HwqError(f"{_where(node)}: {what} {node.input[k]!r} contains NaN or Inf "
                            "(weights must be finite)")
         return w.astype(np.float64)
+
+    def foldable(self, node, k: int) -> ir.Dense | ir.Conv2d | None:
+        """The Dense/Conv2d producing input ``k`` of ``node``, if it may absorb ``node``."""
+        t = node.input[k]
+        src = self.acts.get(t)
+        # Folding changes the layer's output, so nothing else may read it (not even an alias).
+        sole = src is not None and self.produced.get(src) == t and self.uses.get(t, 0) == 1
+        layer = self.layers.get(src) if sole else None
+        return layer if isinstance(layer, (ir.Dense, ir.Conv2d)) else None
+
+    def folded(self, layer: ir.Layer, node) -> None:
+        # The layer now computes node's output: later folds (Conv + Add + BN) chain on it.
+        self.acts[node.output[0]] = layer.name
+        self.produced[layer.name] = node.output[0]
 
     def new_name(self, node) -> str:
         # The node name reads best ("/fc1/Gemm" -> "fc1_Gemm"); else its output tensor;
@@ -328,6 +346,20 @@ class _Builder:
             raise HwqError(f"{_where(node)}: padded pooling is not supported (pads must be 0)")
         self.add_layer(cls(self.new_name(node), [src], kernel=k, stride=stride), node.output[0])
 
+    def op_GlobalAveragePool(self, node, a) -> None:
+        self._global_pool(node, ir.AvgPool)
+
+    def op_GlobalMaxPool(self, node, a) -> None:
+        self._global_pool(node, ir.MaxPool)
+
+    def _global_pool(self, node, cls) -> None:
+        # One window over the whole map; ONNX keeps the axes, so (C, H, W) -> (C, 1, 1).
+        src, shape = self.act(node)
+        if len(shape) != 3:
+            raise HwqError(f"{_where(node)}: only 2-D pooling on [N, C, H, W] is supported")
+        self.add_layer(cls(self.new_name(node), [src], kernel=(shape[1], shape[2]), stride=(1, 1)),
+                       node.output[0])
+
     def op_Flatten(self, node, a) -> None:
         _only(node, a, axis=1)
         src, _ = self.act(node)
@@ -358,13 +390,12 @@ class _Builder:
                                f"({list(self.shapes[srcs[0]])} + {list(self.shapes[srcs[1]])})")
             self.add_layer(ir.Add(self.new_name(node), srcs), node.output[0])
             return
-        # activation + constant: the bias of the Dense/Conv right before (MatMul + Add).
-        t_act, k_const = (x, 1) if x in self.acts else (y, 0)
-        src, _ = self.act(node, 1 - k_const)
-        layer = self.layers[src]
-        # Fusing changes the layer's output, so nothing else may read it (not even an alias).
-        sole = self.produced.get(src) == t_act and self.uses.get(t_act, 0) == 1
-        if not isinstance(layer, (ir.Dense, ir.Conv2d)) or not sole:
+        # activation + constant: the bias of the Dense/Conv right before (MatMul + Add, or
+        # Conv + Add of a (1, C, 1, 1) constant as some PyTorch exports emit).
+        k_const = 1 if x in self.acts else 0
+        self.act(node, 1 - k_const)  # a clear error if neither input is an activation
+        layer = self.foldable(node, 1 - k_const)
+        if layer is None:
             raise HwqError(f"{_where(node)}: adding a constant is only supported as the bias of a "
                            "Gemm/MatMul/Conv whose output is used nowhere else")
         c = self.weight(node, k_const, "bias")
@@ -372,7 +403,40 @@ class _Builder:
         c = _bias(node, c, (1, o) if isinstance(layer, ir.Dense) else (1, o, 1, 1))
         old = 0.0 if layer.bias is None else layer.bias.astype(np.float64)
         layer.bias = _b(old + c)
-        self.acts[node.output[0]] = src
+        self.folded(layer, node)
+
+    def op_BatchNormalization(self, node, a) -> None:
+        # Inference BN is a per-channel affine map y = x * f + (B - mean * f), f = s/sqrt(var+eps),
+        # so it folds exactly into the weight rows and bias of the Conv/Gemm before it.
+        _only(node, a, spatial=1)
+        if a.get("training_mode", 0) or (self.opset < 7 and not a.get("is_test", 0)):
+            raise HwqError(f"{_where(node)}: cannot fold a training-mode BatchNormalization "
+                           "(batch statistics) into a preceding Conv/Gemm")
+        if any(self.uses.get(o) for o in node.output[1:] if o):
+            raise HwqError(f"{_where(node)}: the training outputs (running/saved mean and var) "
+                           "are not supported")
+        self.act(node)
+        layer = self.foldable(node, 0)
+        if layer is None:
+            raise HwqError(f"{_where(node)}: cannot fold BatchNormalization into a preceding "
+                           "Conv/Gemm (its input must be a Conv/Gemm/MatMul output read by "
+                           "nothing else)")
+        o = layer.weight.shape[0]
+        s, beta, mean, var = (self.weight(node, k, what) for k, what in
+                              enumerate(("scale", "B", "mean", "var"), start=1))
+        for k, v in enumerate((s, beta, mean, var), start=1):
+            if v.shape != (o,):
+                raise HwqError(f"{_where(node)}: {node.input[k]!r} has shape {list(v.shape)}, "
+                               f"expected [{o}] (one value per channel)")
+        denom = var + a.get("epsilon", 1e-5)
+        if not (denom > 0).all():
+            raise HwqError(f"{_where(node)}: var + epsilon must be positive")
+        f = s / np.sqrt(denom)
+        w = layer.weight.dense_float()
+        layer.weight = _w(w * f.reshape((-1,) + (1,) * (w.ndim - 1)))
+        b = 0.0 if layer.bias is None else layer.bias.astype(np.float64)
+        layer.bias = _b((b - mean) * f + beta)
+        self.folded(layer, node)
 
     def op_Softmax(self, node, a) -> None:
         src, shape = self.act(node)
@@ -401,7 +465,8 @@ _ATTR_TYPES = {"transA": _A.INT, "transB": _A.INT, "alpha": _A.FLOAT, "beta": _A
                "pads": _A.INTS, "auto_pad": _A.STRING, "ceil_mode": _A.INT, "axis": _A.INT,
                "allowzero": _A.INT, "count_include_pad": _A.INT, "value": _A.TENSOR,
                "value_float": _A.FLOAT, "value_floats": _A.FLOATS, "value_int": _A.INT,
-               "value_ints": _A.INTS}
+               "value_ints": _A.INTS, "epsilon": _A.FLOAT, "training_mode": _A.INT,
+               "spatial": _A.INT, "is_test": _A.INT}
 
 
 def _attrs(node) -> dict:
