@@ -136,7 +136,8 @@ def run(model: str, input_path: str, output: str | None, mode: str | None, as_js
 @click.option("--prune", type=str, default=None,
               help="Fraction of weights to remove in each layer (0..1), or per layer: fc1=0.9,fc3=0.7,*=0.8.")
 @click.option("--prune-quality", type=float, default=None, help="Prune |w| <= quality x std(w) instead (Han et al. 2015).")
-@click.option("--share-bits", type=int, default=None, help="k-means weight sharing with 2^b values.")
+@click.option("--share-bits", type=str, default=None,
+              help="k-means weight sharing with 2^B values, or per layer: conv1=8,*=5.")
 @click.option("--init", type=click.Choice(["linear", "density", "forgy"]), default="linear",
               help="k-means centroid initialisation.")
 @click.option("--pow2", "pow2_bits", type=int, default=None, flag_value=5, is_flag=False,
@@ -151,7 +152,9 @@ def run(model: str, input_path: str, output: str | None, mode: str | None, as_js
 @click.option("--lr", type=float, default=0.01, show_default=True)
 @click.option("--act-bits", type=int, default=None, help="Quantize activations to this width (needs --data).")
 @click.option("--pow2-act", is_flag=True, help="Power-of-two activation scales (shift requantization).")
-@click.option("--data", type=click.Choice(["digits"]), default=None, help="Data set for retraining/accuracy.")
+@click.option("--data", type=str, default=None,
+              help="Data for retraining, calibration and accuracy: 'digits' or an .npz with "
+                   "x_train, y_train, x_test, y_test.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @guarded
 def compress(model: str, output: str, **opts) -> None:

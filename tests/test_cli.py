@@ -453,3 +453,32 @@ def test_compress_missing_file(tmp_path):
     line = one_error_line(invoke("compress", tmp_path / "nope.ir", "-o", tmp_path / "o.ir", "--int8"))
     assert "nope.ir" in line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_compress_with_a_users_npz_data_set(tmp_path):
+    """--data FILE.npz: the same digits passed as a file give the same result as --data digits."""
+    from hwq.data.digits import load_digits_split
+
+    d = load_digits_split()
+    np.savez(tmp_path / "d.npz", x_train=d.x_train, y_train=d.y_train, x_test=d.x_test, y_test=d.y_test)
+    args = ["--prune", "0.5", "--int8", "--act-bits", "8"]
+    assert invoke("compress", FLOAT_MLP, "-o", tmp_path / "a.ir", *args, "--data", tmp_path / "d.npz").exit_code == 0
+    assert invoke("compress", FLOAT_MLP, "-o", tmp_path / "b.ir", *args, "--data", "digits").exit_code == 0
+    assert (tmp_path / "a.ir").read_bytes() == (tmp_path / "b.ir").read_bytes()
+
+
+@pytest.mark.parametrize("arrays,expect", [
+    ({"x_train": np.zeros((4, 64))}, "missing array 'y_train'"),
+    ({"x_train": np.zeros((4, 63)), "y_train": np.zeros(4, int), "x_test": np.zeros((2, 63)),
+      "y_test": np.zeros(2, int)}, "does not take 63 values"),
+    ({"x_train": np.full((4, 64), np.nan), "y_train": np.zeros(4, int), "x_test": np.zeros((2, 64)),
+      "y_test": np.zeros(2, int)}, "NaN"),
+    ({"x_train": np.zeros((4, 64)), "y_train": np.zeros(3, int), "x_test": np.zeros((2, 64)),
+      "y_test": np.zeros(2, int)}, "y_train must hold 4"),
+])
+def test_compress_rejects_bad_npz_data(tmp_path, arrays, expect):
+    np.savez(tmp_path / "d.npz", **arrays)
+    line = one_error_line(invoke("compress", FLOAT_MLP, "-o", tmp_path / "o.ir", "--int8", "--act-bits", "8",
+                                 "--data", tmp_path / "d.npz"))
+    assert expect in line
+    assert not (tmp_path / "o.ir").exists()

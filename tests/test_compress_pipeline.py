@@ -223,3 +223,14 @@ def test_info_reports_the_papers_per_entry_columns():
             # P+Q columns: code and index widths per stored entry, read straight off the IR
             assert dc["weight_bits"] == w.values.bits and dc["index_bits"] == w.sparse.index_bits
             assert 0 < dc["weight_bits_huffman"] <= w.values.bits
+
+
+def test_per_layer_share_bits(model):
+    """Deep Compression: wider codebooks where a layer needs them (8 bits conv, 5 bits FC)."""
+    from hwq.compress.pipeline import parse_per_layer
+
+    out = compress_model(model, CompressOptions(prune=0.5, share_bits=parse_per_layer("--share-bits", "fc3=6,*=3", int)))
+    assert {n: out.layers[n].weight.values.bits for n in ("fc1", "fc2", "fc3")} == {"fc1": 3, "fc2": 3, "fc3": 6}
+    assert len(np.unique(out.layers["fc1"].weight.dense_int())) <= 2**3  # 7 shared values + zero
+    with pytest.raises(HwqError, match="no bits for layer fc1"):
+        compress_model(model, CompressOptions(share_bits={"fc3": 6}))

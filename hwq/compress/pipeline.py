@@ -33,23 +33,38 @@ INCREMENTS = (0.5, 0.75, 0.875, 1.0)  # INQ's accumulated quantized fractions
 CALIBRATION_SAMPLES = 512
 
 
-def parse_rates(text: str) -> dict[str, float]:
-    """``0.9`` -> {"*": 0.9}; ``fc1=0.9,fc3=0.7,*=0.8`` -> per-layer rates ("*" = the rest)."""
-    rates: dict[str, float] = {}
+def parse_per_layer(option: str, text: str, cast):
+    """``0.9`` -> 0.9; ``fc1=0.9,fc3=0.7,*=0.8`` -> {"fc1": 0.9, "fc3": 0.7, "*": 0.8}.
+
+    Deep Compression sets pruning rates and codebook sizes per layer (e.g. 8-bit codebooks
+    for convs, 5-bit for FC layers); "*" stands for every layer not named.
+    """
+    table: dict = {}
     for part in str(text).split(","):
         name, _, value = part.rpartition("=")
         try:
-            rates[name.strip() or "*"] = float(value)
+            table[name.strip() or "*"] = cast(value)
         except ValueError:
-            raise HwqError(f"--prune {text!r}: expected a rate like 0.9 or fc1=0.9,*=0.8") from None
-    return rates
+            raise HwqError(f"{option} {text!r}: expected a value like 5 or fc1=8,*=5") from None
+    return table["*"] if set(table) == {"*"} else table
+
+
+def parse_rates(text: str):
+    return parse_per_layer("--prune", text, float)
+
+
+def for_layer(value, layer: str, default=None):
+    """A per-layer option's value for ``layer``: the scalar, its own entry, or "*"."""
+    if isinstance(value, dict):
+        return value.get(layer, value.get("*", default))
+    return default if value is None else value
 
 
 @dataclass
 class CompressOptions:
     prune: float | dict[str, float] | None = None  # one rate for every layer, or per layer
     prune_quality: float | None = None
-    share_bits: int | None = None
+    share_bits: int | dict[str, int] | None = None  # codebook bits, or per layer
     init: str = "linear"
     pow2_bits: int | None = None
     ternary: bool = False
@@ -74,17 +89,12 @@ class CompressOptions:
                 raise HwqError(f"--pq {pq!r}: expected M:K, e.g. 4:32") from None
             kw["pq"] = (m, k)
         if kw.get("prune") is not None:
-            rates = parse_rates(kw["prune"])
-            kw["prune"] = rates["*"] if set(rates) == {"*"} else rates
+            kw["prune"] = parse_rates(kw["prune"])
+        if kw.get("share_bits") is not None:
+            kw["share_bits"] = parse_per_layer("--share-bits", kw["share_bits"], int)
         opts = cls(**kw)
         opts.check()
         return opts
-
-    def prune_rate_for(self, layer: str) -> float:
-        """The pruning rate of ``layer`` (0 when a per-layer table neither names it nor has "*")."""
-        if isinstance(self.prune, dict):
-            return self.prune.get(layer, self.prune.get("*", 0.0))
-        return self.prune or 0.0
 
     @property
     def scheme(self) -> str:
@@ -101,8 +111,9 @@ class CompressOptions:
             raise HwqError(f"--prune {self.prune}: rates must be in [0, 1)")
         if self.prune is not None and self.prune_quality is not None:
             raise HwqError("--prune and --prune-quality are alternatives; give one")
-        if self.share_bits is not None and not 1 <= self.share_bits <= 8:
-            raise HwqError(f"--share-bits {self.share_bits}: must be in [1, 8]")
+        bits = self.share_bits.values() if isinstance(self.share_bits, dict) else [self.share_bits]
+        if self.share_bits is not None and not all(isinstance(b, int) and 1 <= b <= 8 for b in bits):
+            raise HwqError(f"--share-bits {self.share_bits}: bits must be in [1, 8]")
         if self.pow2_bits is not None and not 2 <= self.pow2_bits <= 7:
             raise HwqError(f"--pow2 {self.pow2_bits}: must be in [2, 7]")
         if self.index_bits is not None and not 1 <= self.index_bits <= 16:
@@ -167,16 +178,11 @@ def _free(st: State, trainable: dict[str, np.ndarray]) -> dict:
 
 
 def _prune(model, st, data, opts, log) -> None:
-    if isinstance(opts.prune, dict):
-        unknown = sorted(set(opts.prune) - set(st.weights) - {"*"})
-        if unknown:
-            raise HwqError(f"--prune: no weighted layer named {unknown[0]!r} "
-                           f"(layers: {', '.join(st.weights)})")
     for name, w in st.weights.items():
         if opts.prune_quality is not None:
             keep = prune_quality(w, opts.prune_quality)
         else:
-            keep = prune_rate(w, opts.prune_rate_for(name))
+            keep = prune_rate(w, for_layer(opts.prune, name, 0.0))
         st.masks[name] = keep
         st.weights[name] = np.where(keep, w, 0.0)
     _retrain(model, st, data, opts, _free(st, st.masks), opts.retrain_epochs, log)
@@ -194,13 +200,16 @@ def _share(model, st, data, opts, log) -> dict[str, dict]:
     """k-means per layer on the kept weights, then centroid fine-tuning (Deep Compression)."""
     from hwq.train.params import SharedWeight
 
-    params = {}
+    params, bits = {}, {}
     for name, w in st.weights.items():
         keep = st.masks[name]
+        bits[name] = for_layer(opts.share_bits, name)
+        if bits[name] is None:
+            raise HwqError(f"--share-bits: no bits for layer {name} (name it or add *=BITS)")
         reserve_zero = _layout(opts, st, name) is not None or not keep.all()
-        k = (1 << opts.share_bits) - (1 if reserve_zero else 0)  # index 0 = zero when sparse
+        k = (1 << bits[name]) - (1 if reserve_zero else 0)  # index 0 = zero when sparse
         if k < 1:
-            raise HwqError(f"--share-bits {opts.share_bits}: a sparse codebook needs 2^bits - 1 >= 1 values")
+            raise HwqError(f"--share-bits {bits[name]} ({name}): a sparse codebook needs 2^bits - 1 >= 1 values")
         if keep.any():
             centroids, labels = kmeans_1d(w[keep], k, init=opts.init, seed=opts.seed)
         else:  # everything pruned: a one-entry codebook that nothing uses
@@ -211,7 +220,7 @@ def _share(model, st, data, opts, log) -> dict[str, dict]:
         st.weights[name] = params[name].value().copy()
     _retrain(model, st, data, opts, params, opts.retrain_epochs, log)
     return {n: {"values": "codebook", "centroids": p.centroids, "labels": p.indices,
-                "bits": opts.share_bits} for n, p in params.items()}
+                "bits": bits[n]} for n, p in params.items()}
 
 
 def _pow2_values(w, bits, e_max):
@@ -309,6 +318,13 @@ def _encode(model: Model, st: State, opts: CompressOptions, plans: dict[str, dic
 def compress_model(model: Model, opts: CompressOptions, data=None, log=None) -> Model:
     """The compressed model (quantized when ``opts.act_bits``); ``model`` is not modified."""
     opts.check()
+    names = [l.name for l in model.weighted()]
+    for option in ("prune", "share_bits"):
+        table = getattr(opts, option)
+        unknown = sorted(set(table) - set(names) - {"*"}) if isinstance(table, dict) else []
+        if unknown:
+            raise HwqError(f"--{option.replace('_', '-')}: no weighted layer named {unknown[0]!r} "
+                           f"(layers: {', '.join(names)})")
     st = State(weights={l.name: l.weight.dense_float() for l in model.weighted()},
                masks={l.name: np.ones(l.weight.shape, bool) for l in model.weighted()},
                biases={l.name: None if l.bias is None else l.bias.astype(np.float64) for l in model.weighted()})
@@ -350,14 +366,21 @@ def load_any(path: str) -> Model:
 
 
 def load_data(name: str | None, model: Model):
+    """``digits`` (scikit-learn's, shipped with it) or the path of an .npz (hwq.data.npz)."""
     if name is None:
         return None
-    from hwq.data.digits import load_digits_split
+    if name == "digits":
+        from hwq.data.digits import load_digits_split
 
-    d = load_digits_split()
+        d = load_digits_split()
+    else:
+        from hwq.data.npz import load_npz_split
+
+        d = load_npz_split(name)
     shape = tuple(model.inputs[0].shape)
     if int(np.prod(shape)) != d.x_train.shape[1]:
-        raise HwqError(f"--data digits: the model input {list(shape)} does not take 64 pixels")
+        raise HwqError(f"--data {name}: the model input {list(shape)} does not take "
+                       f"{d.x_train.shape[1]} values per sample")
     return d
 
 

@@ -1,0 +1,42 @@
+"""A user's own data set: an .npz with x_train, y_train, x_test, y_test (no pickles)."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from hwq.data.digits import Split
+from hwq.errors import HwqError
+
+KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def load_npz_split(path: str | Path) -> Split:
+    """Read and check the four arrays; x rows are flattened (the model input shape is applied later)."""
+    p = Path(path)
+    if not p.is_file():
+        raise HwqError(f"--data {p}: no such file (use 'digits' or an .npz with {', '.join(KEYS)})")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            missing = [k for k in KEYS if k not in z.files]
+            if missing:
+                raise HwqError(f"--data {p}: missing array {missing[0]!r} (needs {', '.join(KEYS)})")
+            arrays = {k: z[k] for k in KEYS}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise HwqError(f"--data {p}: not a readable .npz without pickles ({' '.join(str(e).split())[:100]})") from None
+    out = []
+    for part in ("train", "test"):
+        x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
+        if x.dtype.kind not in "iuf" or x.ndim < 2 or len(x) == 0:
+            raise HwqError(f"--data {p}: x_{part} must be a non-empty numeric array [N, ...]")
+        x = x.reshape(len(x), -1).astype(np.float64)
+        if not np.isfinite(x).all():
+            raise HwqError(f"--data {p}: x_{part} contains NaN or Inf")
+        if y.dtype.kind not in "iu" or y.shape != (len(x),) or (y < 0).any():
+            raise HwqError(f"--data {p}: y_{part} must hold {len(x)} non-negative integer labels")
+        out += [x, y.astype(np.int64)]
+    if out[0].shape[1] != out[2].shape[1]:
+        raise HwqError(f"--data {p}: x_train and x_test rows differ in size")
+    return Split(*out)
