@@ -104,8 +104,11 @@ def info(model: str, as_json: bool) -> None:
 @click.option("--mode", type=click.Choice(["int", "float"]), default=None,
               help="int: the bit-exact golden model (default for quantized models); float: reference.")
 @click.option("--json", "as_json", is_flag=True, help="Print outputs and argmax as JSON.")
+@click.option("--dump", "dump_dir", type=click.Path(file_okay=False),
+              help="Also write every layer's output as DIR/<layer>.npy (for debugging back ends).")
 @guarded
-def run(model: str, input_path: str, output: str | None, mode: str | None, as_json: bool) -> None:
+def run(model: str, input_path: str, output: str | None, mode: str | None, as_json: bool,
+        dump_dir: str | None) -> None:
     """Run the golden model on an input batch."""
     from hwq.golden import run_float, run_int
     from hwq.npyio import load_npy, save_npy
@@ -113,7 +116,11 @@ def run(model: str, input_path: str, output: str | None, mode: str | None, as_js
     m = _load(model)
     x = load_npy(input_path)
     mode = mode or ("int" if m.is_quantized else "float")
-    outs = (run_int if mode == "int" else run_float)(m, x)
+    outs = (run_int if mode == "int" else run_float)(m, x, keep_all=dump_dir is not None)
+    if dump_dir is not None:
+        Path(dump_dir).mkdir(parents=True, exist_ok=True)
+        for name, values in outs.items():  # names are identifiers: safe file names
+            save_npy(Path(dump_dir) / f"{name}.npy", values)
     name = m.outputs[0]
     y = outs[name]
     if output:

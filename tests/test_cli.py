@@ -482,3 +482,17 @@ def test_compress_rejects_bad_npz_data(tmp_path, arrays, expect):
                                  "--data", tmp_path / "d.npz"))
     assert expect in line
     assert not (tmp_path / "o.ir").exists()
+
+
+def test_run_dump_writes_every_layer_bit_exactly(tmp_path):
+    from hwq import golden, ir
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "digits_lenet_pow2.ir"
+    x = np.load(Path(__file__).resolve().parents[1] / "examples" / "digits_test_x.npy")[:5].reshape(5, 1, 8, 8)
+    np.save(tmp_path / "x.npy", x)
+    r = invoke("run", path, "--input", tmp_path / "x.npy", "--dump", tmp_path / "d")
+    assert r.exit_code == 0, r.stderr
+    want = golden.run_int(ir.load(path), x, keep_all=True)
+    assert {p.stem for p in (tmp_path / "d").iterdir()} == set(want)
+    for name, v in want.items():
+        assert np.array_equal(np.load(tmp_path / "d" / f"{name}.npy"), v), name
