@@ -20,6 +20,7 @@ from hwq.golden.run import run_float
 from hwq.ir.layers import Add, AvgPool, Flatten, MaxPool, ReLU, Softmax, WeightedLayer
 from hwq.ir.model import Model
 from hwq.ir.quant import QuantParams, make_requant
+from hwq.ir.rewrite import strip_quant
 from hwq.ir.validate import validate
 from hwq.ir.values import Float32Values, Int8Values
 from hwq.ir.weight import Weight
@@ -109,19 +110,6 @@ def calibrate(model: Model, x_calib: np.ndarray, act_bits: int = 8, pow2_scales:
             layer = replace(layer, quant=q)
         layers[name] = layer
     return validate(replace(model, layers=layers))
-
-
-def strip_quant(model: Model) -> Model:
-    """A copy without any activation quantization (quant, requant, bias_q): a float model."""
-    layers = {}
-    for name, layer in model.layers.items():
-        layer = replace(layer, quant=None)
-        if isinstance(layer, WeightedLayer):
-            layer = replace(layer, bias_q=None, requant=None)
-        elif isinstance(layer, Add):
-            layer = replace(layer, requant=None)
-        layers[name] = layer
-    return replace(model, layers=layers)
 
 
 def accumulator_bits_needed(model: Model) -> dict[str, int]:

@@ -8,7 +8,6 @@ retraining the unquantized weights in between), int8 and product quantization on
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from hwq.compress.calibrate import calibrate, strip_quant
+from hwq.compress.calibrate import calibrate
 from hwq.compress.encode import encode_weight
 from hwq.compress.kmeans import kmeans_1d
 from hwq.compress.pow2 import default_e_max, pow2_decode, pow2_span, quantize_pow2
@@ -25,9 +24,8 @@ from hwq.compress.prune import prune_quality, prune_rate
 from hwq.compress.ternary import quantize_ternary
 from hwq.errors import HwqError
 from hwq.ir.model import Model
+from hwq.ir.rewrite import with_float_weights, with_weights
 from hwq.ir.storage import StorageBits, compression_rate, layer_storage
-from hwq.ir.values import Float32Values
-from hwq.ir.weight import Weight
 
 INCREMENTS = (0.5, 0.75, 0.875, 1.0)  # INQ's accumulated quantized fractions
 CALIBRATION_SAMPLES = 512
@@ -149,13 +147,7 @@ class State:
 
 
 def float_model(model: Model, st: State) -> Model:
-    out = copy.deepcopy(model)
-    for layer in out.weighted():
-        w = st.weights[layer.name]
-        layer.weight = Weight(tuple(w.shape), Float32Values(w.astype(np.float32).ravel()))
-        b = st.biases[layer.name]
-        layer.bias = None if b is None else b.astype(np.float32)
-    return strip_quant(out)
+    return with_float_weights(model, st.weights, st.biases)
 
 
 def _retrain(model: Model, st: State, data, opts: CompressOptions, params: dict, epochs: int, log) -> None:
@@ -292,9 +284,8 @@ def _pq(model, st, data, opts, log) -> dict[str, dict]:
 
 
 def _encode(model: Model, st: State, opts: CompressOptions, plans: dict[str, dict]) -> Model:
-    out = copy.deepcopy(model)
-    for layer in out.weighted():
-        name = layer.name
+    encoded = {}
+    for name in st.weights:
         w, keep = st.weights[name], st.masks[name]
         plan = dict(plans.get(name, {"values": opts.scheme}))
         values = plan.pop("values")
@@ -309,10 +300,8 @@ def _encode(model: Model, st: State, opts: CompressOptions, plans: dict[str, dic
             labels = plan.pop("labels")
             plan["labels"] = np.where(labels >= 0, labels, 0)
         kwargs.update(plan)
-        layer.weight = encode_weight(w, mask=mask, **kwargs)
-        b = st.biases[name]
-        layer.bias = None if b is None else b.astype(np.float32)
-    return strip_quant(out)
+        encoded[name] = encode_weight(w, mask=mask, **kwargs)
+    return with_weights(model, encoded, st.biases)
 
 
 def compress_model(model: Model, opts: CompressOptions, data=None, log=None) -> Model:

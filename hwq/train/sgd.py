@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
 from hwq import ir
-from hwq.ir.layers import Add, Input, Softmax, WeightedLayer
+from hwq.ir.layers import Input, Softmax, WeightedLayer
+from hwq.ir.rewrite import with_float_weights
 from hwq.train import layers as L
 from hwq.train.params import FreeWeight
 
@@ -121,16 +121,5 @@ def to_float_model(model: ir.Model, result: TrainResult) -> ir.Model:
     Every quant, requant and bias_q is dropped: a model is quantized everywhere or nowhere,
     and the trained floats no longer match any earlier integer grid.
     """
-    out = copy.deepcopy(model)
-    for layer in out.layers.values():
-        layer.quant = None
-        if isinstance(layer, Add):
-            layer.requant = None
-        if isinstance(layer, WeightedLayer):
-            w = np.asarray(result.params[layer.name].value(), dtype=np.float64)
-            layer.weight = ir.Weight(tuple(w.shape), ir.Float32Values(w.astype(np.float32).ravel()))
-            b = result.biases.get(layer.name)
-            layer.bias = None if b is None else np.asarray(b, dtype=np.float32)
-            layer.bias_q = None
-            layer.requant = None
-    return ir.validate(out)
+    weights = {n: np.asarray(p.value(), dtype=np.float64) for n, p in result.params.items()}
+    return ir.validate(with_float_weights(model, weights, result.biases))
