@@ -20,7 +20,7 @@ from hwq.ir.weight import Weight
 ENCODINGS = ("int8", "codebook", "pow2", "ternary", "pq")
 
 
-def random_codes(rng: np.random.Generator, n: int, encoding: str, bits: int, sparse: bool):
+def random_codes(rng: np.random.Generator, n: int, encoding: str, bits: int):
     """``n`` random non-zero codes of ``encoding`` and a factory for the codec around them.
 
     Returns (codes, make) where ``make(codes)`` builds the Values object; a zero code
@@ -60,13 +60,12 @@ def random_weight(rng: np.random.Generator, shape: tuple[int, ...], encoding: st
         return _random_pq(rng, shape, bits, sparse)
     mask = rng.random((rows, cols)) < density
     if sparse == "none":
-        codes, make = random_codes(rng, rows * cols, encoding, bits, False)
-        codes = np.where(mask.reshape(-1), codes, 0).astype(codes.dtype)
-        return Weight(tuple(shape), make(codes))
-    idx, src = encode_sparse(mask, sparse, index_bits)
-    codes, make = random_codes(rng, idx.stored, encoding, bits, True)
-    codes = np.where(src >= 0, codes, 0).astype(codes.dtype)
-    return Weight(tuple(shape), make(codes), idx)
+        idx, kept = None, mask.reshape(-1)  # every element stored, pruned ones as zero codes
+    else:
+        idx, src = encode_sparse(mask, sparse, index_bits)
+        kept = src >= 0  # fillers hold the zero code
+    codes, make = random_codes(rng, kept.size, encoding, bits)
+    return Weight(tuple(shape), make(np.where(kept, codes, 0).astype(codes.dtype)), idx)
 
 
 def _random_pq(rng: np.random.Generator, shape: tuple[int, ...], bits: int, sparse: str) -> Weight:
