@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from hwq.errors import HwqError
-from hwq.ir.container import _umask
+from hwq.ir.atomic import atomic_write
 
 MAX_NPY_BYTES = 1 << 30
 
@@ -34,16 +33,4 @@ def load_npy(path: str | os.PathLike) -> np.ndarray:
 
 
 def save_npy(path: str | os.PathLike, arr: np.ndarray) -> None:
-    p = Path(path)
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise HwqError(f"{parent}: output directory does not exist")
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, arr, allow_pickle=False)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: np.save(f, arr, allow_pickle=False))

@@ -12,7 +12,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import tokenize
 import zipfile
 import zlib
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from hwq.errors import IRError
+from hwq.ir.atomic import atomic_write
 
 MANIFEST = "manifest.json"
 TENSOR_DIR = "tensors/"
@@ -152,16 +152,10 @@ def _read_npy(zf, info, name: str, dtype: str, shape: tuple[int, ...]) -> np.nda
 
 def write_container(path: str | os.PathLike, manifest: dict, tensors: dict[str, np.ndarray]) -> None:
     """Write atomically and deterministically (fixed timestamps, sorted entries)."""
-    path = Path(path)
-    if path.is_dir():
-        raise IRError(f"{path}: is a directory")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise IRError(f"{parent}: output directory does not exist")
     body = json.dumps(manifest, indent=1, sort_keys=False, allow_nan=False).encode()
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
+
+    def write(raw) -> None:
+        with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
             _write_entry(zf, MANIFEST, body)
             for name in sorted(tensors):
                 arr = np.ascontiguousarray(tensors[name])
@@ -169,20 +163,8 @@ def write_container(path: str | os.PathLike, manifest: dict, tensors: dict[str, 
                 buf = io.BytesIO()
                 np.lib.format.write_array(buf, arr, version=(1, 0), allow_pickle=False)
                 _write_entry(zf, TENSOR_DIR + name + ".npy", buf.getvalue())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    atomic_write(path, write)
 
 
 def _write_entry(zf: zipfile.ZipFile, name: str, data: bytes) -> None:

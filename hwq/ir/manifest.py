@@ -173,10 +173,10 @@ def _layer_from_json(raw: object, i: int, take) -> Layer:
     if cls is None:
         raise IRError(f"{name}.kind: unknown layer kind {str(kind)[:40]!r} "
                       f"(known: {', '.join(sorted(LAYER_TYPES))})")
-    keys = WEIGHTED_KEYS if issubclass(cls, WeightedLayer) else \
-        LAYER_KEYS | ({"requant"} if cls is Add else set())
-    if set(raw) != keys and not (cls is Add and set(raw) == LAYER_KEYS):
-        missing, extra = sorted(keys - set(raw)), sorted(set(raw) - keys, key=str)
+    required = WEIGHTED_KEYS if issubclass(cls, WeightedLayer) else LAYER_KEYS
+    optional = {"requant"} if cls is Add else set()
+    missing, extra = sorted(required - set(raw)), sorted(set(raw) - required - optional, key=str)
+    if missing or extra:
         raise IRError(f"{name}: " + (f"missing key {missing[0]!r}" if missing else f"unknown key {str(extra[0])[:40]!r}"))
     inputs = raw.get("inputs")
     if not isinstance(inputs, list) or len(inputs) != cls.N_INPUTS:
