@@ -58,12 +58,6 @@ def _load(path: str):
     return ir.load(path)
 
 
-def _out_path(path: str) -> str:
-    if path is None:
-        raise HwqError("an output path is needed (-o FILE)")
-    return path
-
-
 # --------------------------------------------------------------------------- import
 @main.command("import")
 @click.argument("model", type=click.Path(dir_okay=False))
