@@ -19,8 +19,8 @@ def quantize(x: np.ndarray, q: QuantParams) -> np.ndarray:
     if not np.isfinite(x).all():
         raise HwqError("input: contains NaN or Inf")
     with np.errstate(over="ignore"):  # x / scale may overflow to +-inf: the clip saturates it
-        q = np.clip(round_half_away(x / q.scale) + q.zero_point, q.qmin, q.qmax)
-    return q.astype(np.int64)
+        grid = np.clip(round_half_away(x / q.scale) + q.zero_point, q.qmin, q.qmax)
+    return grid.astype(np.int64)
 
 
 def dequantize(v: np.ndarray, q: QuantParams) -> np.ndarray:

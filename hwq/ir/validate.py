@@ -24,7 +24,7 @@ PASS_THROUGH = (ReLU, MaxPool, AvgPool, Flatten)
 def validate(model: Model) -> Model:
     check_name(model.name, "model name")
     _check_graph(model)
-    shapes = _check_shapes(model)
+    _check_shapes(model)
     quantized = _check_quant_presence(model)
     for layer in model.layers.values():
         if isinstance(layer, WeightedLayer):
@@ -33,7 +33,6 @@ def validate(model: Model) -> Model:
             raise IRError(f"{layer.name}.requant: present in a model without activation quantization")
     if quantized:
         _check_pass_through(model)
-    del shapes
     return model
 
 
