@@ -28,7 +28,7 @@ def model_info(model: Model) -> dict:
             w = layer.weight
             s = layer_storage(layer)
             totals.append(s)
-            row.update(weights=w.size, nnz=w.nnz(), stored=w.stored, density=w.nnz() / w.size,
+            row.update(weights=w.size, nnz=s.nnz, stored=w.stored, density=s.nnz / w.size,
                        encoding=w.encoding_name(), bits=w.values.payload_bits(),
                        index_bits=w.sparse.index_bits if w.sparse else None,
                        storage_bits=s.as_dict(), compression_rate=compression_rate(s),
