@@ -1,49 +1,21 @@
 """The ``hwq`` command line. Each subcommand is a thin shell over a library function.
 
-User errors (HwqError) print one line on stderr and exit 1; usage errors exit 2 (click);
-subcommands owned by later work exit 2 with "not implemented yet".
-Set HWQ_DEBUG=1 to get tracebacks for unexpected errors.
+The error policy lives in `hwq.commands.guard`; back-end subcommands live one per module in
+`hwq/commands/` and are registered at the bottom of this file. Subcommands owned by later
+work exit 2 with "not implemented yet".
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import sys
 from pathlib import Path
 
 import click
 
 from hwq import __version__
+from hwq.commands.guard import guarded
 from hwq.errors import HwqError
-
-
-def _fail(msg: str) -> None:
-    click.echo(f"hwq: error: {msg}", err=True)
-    sys.exit(1)
-
-
-def guarded(fn):
-    """Turn every failure into one line on stderr and exit code 1, never a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except HwqError as e:
-            _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
-        except MemoryError:
-            _fail("out of memory")
-        except (click.exceptions.Exit, click.ClickException, SystemExit):
-            raise
-        except Exception as e:  # a bug in hwq; still one line unless debugging
-            if os.environ.get("HWQ_DEBUG"):
-                raise
-            _fail(f"internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
-                  "(set HWQ_DEBUG=1 for a traceback)")
-
-    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
