@@ -15,4 +15,16 @@ class IRError(HwqError):
 
 
 class SemanticsError(HwqError):
-    """The integer model cannot be evaluated exactly (e.g. accumulator overflow)."""
+    """The integer model cannot be evaluated exactly (e.g. accumulator overflow).
+
+    For an accumulator overflow, ``layer`` names the layer, ``sample`` is the lowest batch
+    index that overflows there and ``samples`` every such index (ascending); all three are
+    None / () for other errors. docs/semantics.md section 6, "Overflow is per sample".
+    """
+
+    def __init__(self, message: str, layer: str | None = None, sample: int | None = None,
+                 samples: tuple[int, ...] = ()):
+        super().__init__(message)
+        self.layer = layer
+        self.sample = sample
+        self.samples = tuple(samples)

@@ -33,13 +33,23 @@ def _int_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def check_accumulator(layer: WeightedLayer, acc: np.ndarray) -> np.ndarray:
-    """The exact sum must fit acc_bits (docs/semantics.md section 6); returns it as int64."""
+    """The exact sum must fit acc_bits (docs/semantics.md section 6); returns it as int64.
+
+    ``acc`` has the batch on axis 0. An overflow raises SemanticsError naming the lowest
+    overflowing batch index (``err.sample``) and carrying all of them (``err.samples``).
+    """
     lo, hi = -(1 << (layer.acc_bits - 1)), (1 << (layer.acc_bits - 1)) - 1
     if acc.size:
-        top, bottom = int(acc.max()), int(acc.min())
-        if bottom < lo or top > hi:
-            bad = top if top > hi else bottom
-            raise SemanticsError(f"{layer.name}: accumulator value {bad} overflows acc_bits = {layer.acc_bits}")
+        flat = acc.reshape(acc.shape[0], -1)
+        top, bottom = flat.max(axis=1), flat.min(axis=1)
+        bad = (top > hi) | (bottom < lo)
+        if bad.any():
+            samples = tuple(int(i) for i in np.flatnonzero(bad))
+            n = samples[0]
+            value = int(top[n]) if top[n] > hi else int(bottom[n])
+            raise SemanticsError(f"{layer.name}: accumulator value {value} overflows acc_bits = "
+                                 f"{layer.acc_bits} (sample {n})", layer=layer.name, sample=n,
+                                 samples=samples)
     return acc.astype(np.int64)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwq.errors import HwqError
+from hwq.errors import HwqError, SemanticsError
 from hwq.golden import float_kernels as fk
 from hwq.golden import int_kernels as ik
 from hwq.golden.fixedpoint import round_half_away
@@ -18,7 +18,7 @@ def quantize(x: np.ndarray, q: QuantParams) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if not np.isfinite(x).all():
         raise HwqError("input: contains NaN or Inf")
-    with np.errstate(over="ignore"):  # x / scale may overflow to +-inf: the clip saturates it
+    with np.errstate(over="ignore", invalid="ignore"):  # x / scale may overflow to +-inf: the clip saturates it
         grid = np.clip(round_half_away(x / q.scale) + q.zero_point, q.qmin, q.qmax)
     return grid.astype(np.int64)
 
@@ -37,6 +37,14 @@ def _inputs(model: Model, x) -> dict[str, np.ndarray]:
     if len(ins) != 1:
         raise HwqError(f"input: the model has {len(ins)} inputs; pass a dict by name")
     return {ins[0].name: np.asarray(x)}
+
+
+def _same_batch(vals: dict[str, np.ndarray]) -> int:
+    sizes = {name: a.shape[0] for name, a in vals.items()}
+    if len(set(sizes.values())) > 1:
+        raise HwqError("input: graph inputs have different batch sizes ("
+                       + ", ".join(f"{k}: {v}" for k, v in sizes.items()) + ")")
+    return next(iter(sizes.values()))
 
 
 def _check_shape(inp: Input, arr: np.ndarray) -> np.ndarray:
@@ -71,6 +79,7 @@ def run_int(model: Model, x, keep_all: bool = False) -> dict[str, np.ndarray]:
             vals[name] = quantize(arr, inp.quant)
         else:
             raise HwqError(f"input: dtype {arr.dtype} is neither integer nor float")
+    _same_batch(vals)
     for layer in model.topo_order():
         if isinstance(layer, Input):
             continue
@@ -98,6 +107,27 @@ def run_int(model: Model, x, keep_all: bool = False) -> dict[str, np.ndarray]:
     return vals if keep_all else {o: vals[o] for o in model.outputs}
 
 
+def overflowing_samples(model: Model, x) -> np.ndarray:
+    """Batch indices (ascending, int64) for which ``run_int`` raises an accumulator overflow
+    in any layer: the samples a back-end comparison excludes (docs/semantics.md section 8).
+
+    Samples are independent, so the remaining ones are re-run until none overflows.
+    """
+    inputs = {name: _check_shape(model.layers[name], arr) for name, arr in _inputs(model, x).items()}
+    keep = np.arange(_same_batch(inputs))
+    bad: list[int] = []
+    while keep.size:
+        try:
+            run_int(model, {name: arr[keep] for name, arr in inputs.items()})
+            break
+        except SemanticsError as e:
+            if e.sample is None:
+                raise
+            bad += [int(keep[i]) for i in e.samples]
+            keep = np.delete(keep, list(e.samples))
+    return np.array(sorted(bad), dtype=np.int64)
+
+
 def run_float(model: Model, x, keep_all: bool = False) -> dict[str, np.ndarray]:
     """Float64 reference: the weights as encoded (``dense_float``), no activation rounding."""
     vals: dict[str, np.ndarray] = {}
@@ -109,6 +139,7 @@ def run_float(model: Model, x, keep_all: bool = False) -> dict[str, np.ndarray]:
         if not np.isfinite(arr).all():
             raise HwqError("input: contains NaN or Inf")
         vals[name] = arr
+    _same_batch(vals)
     for layer in model.topo_order():
         if isinstance(layer, Input):
             continue

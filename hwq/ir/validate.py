@@ -77,8 +77,9 @@ def _check_shapes(model: Model) -> dict[str, tuple[int, ...]]:
         ins = [shapes[i] for i in layer.inputs]
         n = layer.name
         if isinstance(layer, Input):
-            if not 1 <= len(layer.shape) <= 3 or not all(0 < d < 1 << 31 for d in layer.shape):
-                raise IRError(f"{n}.shape: {list(layer.shape)} must be 1 to 3 positive sizes")
+            if len(layer.shape) not in (1, 3) or not all(0 < d < 1 << 31 for d in layer.shape):
+                raise IRError(f"{n}.shape: {list(layer.shape)} must be [F] or [C, H, W], "
+                              "positive sizes below 2^31 (docs/semantics.md section 1)")
         elif isinstance(layer, Dense):
             if layer.in_features <= 0 or layer.out_features <= 0:
                 raise IRError(f"{n}: in_features and out_features must be positive")
@@ -93,6 +94,10 @@ def _check_shapes(model: Model) -> dict[str, tuple[int, ...]]:
                               f"expected [{layer.in_channels}, H, W]")
             if min(layer.kernel) < 1 or min(layer.stride) < 1 or min(layer.padding) < 0:
                 raise IRError(f"{n}: kernel and stride must be >= 1, padding >= 0")
+            t, l, b, r = layer.padding
+            if max(t, b) >= layer.kernel[0] or max(l, r) >= layer.kernel[1]:
+                raise IRError(f"{n}.padding: {list(layer.padding)} must be smaller than the kernel "
+                              f"{list(layer.kernel)} on each side (a window never lies in padding only)")
             _want_weight(layer, (layer.out_channels, layer.in_channels) + tuple(layer.kernel))
         elif isinstance(layer, Pool):
             _want_lengths(layer, kernel=2, stride=2)
@@ -154,9 +159,12 @@ def _check_weighted(layer: WeightedLayer, quantized: bool) -> None:
             raise IRError(f"{n}.bias: shape {layer.bias.shape} != ({o},)")
         if not np.isfinite(layer.bias).all():
             raise IRError(f"{n}.bias: values must be finite")
-    if layer.bias_q is not None and layer.bias_q.size and \
-            int(np.abs(layer.bias_q.astype(np.int64)).max()) >= 1 << (layer.acc_bits - 1):
-        raise IRError(f"{n}.bias_q: a value does not fit acc_bits = {layer.acc_bits}")
+    if layer.bias_q is not None and layer.bias_q.size:
+        lo, hi = -(1 << (layer.acc_bits - 1)), (1 << (layer.acc_bits - 1)) - 1
+        bq = layer.bias_q.astype(np.int64)
+        if int(bq.min()) < lo or int(bq.max()) > hi:
+            raise IRError(f"{n}.bias_q: a value does not fit acc_bits = {layer.acc_bits} "
+                          f"([{lo}, {hi}])")
     if not quantized:
         for part in ("bias_q", "requant"):
             if getattr(layer, part) is not None:

@@ -8,7 +8,7 @@ import numpy as np
 
 from hwq.errors import IRError
 from hwq.ir.sparse import SparseIndex
-from hwq.ir.values import Float32Values, PQValues, Values
+from hwq.ir.values import CodebookValues, Float32Values, PQValues, Values
 
 
 @dataclass
@@ -99,3 +99,6 @@ class Weight:
         self.sparse.check(self.matrix_shape, f"{where}")
         if v.n_elements != self.sparse.stored:
             raise IRError(f"{where}: {v.n_elements} stored values != {self.sparse.stored} sparse entries")
+        if isinstance(v, CodebookValues) and int(v.codebook[0]) != 0:
+            raise IRError(f"{where}.codebook: a sparse codebook must hold 0 at index 0, holds "
+                          f"{int(v.codebook[0])} (docs/semantics.md, sparse layouts)")
