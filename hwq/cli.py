@@ -15,6 +15,7 @@ import click
 
 from hwq import __version__
 from hwq.commands.guard import guarded
+from hwq.compress.methods.options import method_options
 from hwq.errors import HwqError
 
 
@@ -129,10 +130,19 @@ def run(model: str, input_path: str, output: str | None, mode: str | None, as_js
               help="Data for retraining, calibration and accuracy: 'digits' or an .npz with "
                    "x_train, y_train, x_test, y_test.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@method_options
 @guarded
 def compress(model: str, output: str, **opts) -> None:
     """Prune, share, quantize and pack a model; prints size and accuracy before and after."""
+    from hwq.compress.methods.options import split_method_options
     from hwq.compress.pipeline import CompressOptions, compress_file
+
+    method = split_method_options(opts)  # --method NAME: a complete seed method (docs/methods/)
+    if method is not None:
+        from hwq.compress.methods.run import compress_file_method
+
+        click.echo(compress_file_method(model, output, method, echo=click.echo))
+        return
 
     report = compress_file(model, output, CompressOptions.from_cli(**opts), echo=click.echo)
     click.echo(report)

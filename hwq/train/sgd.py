@@ -73,11 +73,13 @@ def loss_and_grads(model: ir.Model, x: np.ndarray, y: np.ndarray, weights: dict[
 
 def train(model: ir.Model, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: float = 0.05,
           momentum: float = 0.9, weight_decay: float = 0.0, batch_size: int = 64, seed: int = 0,
-          params: dict | None = None, log: Callable[[str], None] | None = None) -> TrainResult:
+          params: dict | None = None, log: Callable[[str], None] | None = None,
+          frozen_biases: frozenset[str] | set[str] = frozenset()) -> TrainResult:
     """Train the float semantics of ``model`` (quant parameters are ignored) on (x, y).
 
     ``params`` maps layer names to parameterizations; weighted layers not listed get
-    ``FreeWeight(layer.weight.dense_float())``. Biases train freely without weight decay.
+    ``FreeWeight(layer.weight.dense_float())``. Biases train freely without weight decay,
+    except those of the layers in ``frozen_biases`` (e.g. Q-CNN's already-quantized convs).
     Deterministic for a given ``seed``. ``model`` itself is not modified.
     """
     x = _as_batch(model, x)
@@ -90,7 +92,9 @@ def train(model: ir.Model, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: flo
         if layer.name not in params:
             params[layer.name] = FreeWeight(layer.weight.dense_float())
         if layer.bias is not None:
-            bias_params[layer.name] = FreeWeight(layer.bias.astype(np.float64))
+            b = layer.bias.astype(np.float64)
+            bias_params[layer.name] = FreeWeight(b, trainable=np.zeros(b.shape, bool)
+                                                 if layer.name in frozen_biases else None)
     rng = np.random.default_rng(seed)
     history = []
     for epoch in range(1, epochs + 1):

@@ -1,0 +1,173 @@
+"""``hwq compress --method NAME`` options: one dataclass for every method's parameters.
+
+The click options are declared here (``method_options``) so that the compress command in
+``hwq/cli.py`` only needs one decorator and one branch. Options the command already has
+(``--prune``, ``--share-bits``, ``--init``, ``--index-bits``, ``--retrain-epochs``, ``--lr``,
+``--act-bits``, ``--pow2-act``, ``--data``, ``--seed``) keep their meaning and are read from
+there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import click
+
+from hwq.errors import HwqError
+
+METHOD_NAMES = ("deep-compression", "qcnn", "slq", "eslq", "mlq", "ttq", "sqs", "qp-codec")
+
+# the compress command's own options a method may read
+SHARED = ("prune", "prune_quality", "share_bits", "init", "index_bits", "retrain_epochs", "lr",
+          "act_bits", "pow2_act", "data", "seed", "sparse")
+# the compress command's value schemes: a method replaces them
+SCHEMES = {"pow2_bits": "--pow2", "ternary": "--ternary", "int8": "--int8", "pq": "--pq"}
+
+
+def _per_layer(option: str, cast):
+    def parse(ctx, param, value):
+        if value is None:
+            return None
+        from hwq.compress.pipeline import parse_per_layer
+
+        return parse_per_layer(option, value, cast)
+    return parse
+
+
+def _int_or_float(v: str):
+    return "float" if v.strip() == "float" else int(v)
+
+
+_OPTIONS = [
+    click.option("--method", type=click.Choice(METHOD_NAMES), default=None,
+                 help="A complete seed method instead of the step options (docs/methods/NAME.md)."),
+    click.option("--pq-dim", callback=_per_layer("--pq-dim", _int_or_float), default=None,
+                 help="qcnn: sub-vector dimension C's (per layer too: fc1=16,*=1; 'float' leaves a layer)."),
+    click.option("--pq-k", callback=_per_layer("--pq-k", int), default=None,
+                 help="qcnn: sub-codewords K per subspace (per layer too)."),
+    click.option("--ec", type=click.Choice(["none", "single", "multi"]), default="multi", show_default=True,
+                 help="qcnn: error correction: none (plain PQ), single-layer or multi-layer."),
+    click.option("--ec-samples", type=int, default=2000, show_default=True,
+                 help="qcnn: training images for error correction (at most the training set)."),
+    click.option("--ec-sweeps", type=int, default=8, show_default=True,
+                 help="qcnn: block-coordinate sweeps over the subspaces."),
+    click.option("--bits", "wbits", callback=_per_layer("--bits", int), default=None,
+                 help="slq/eslq/sqs: weight bits b (SLQ: 2^(b-1)+1 levels incl. zero; per layer too)."),
+    click.option("--partition", default=None,
+                 help="slq/eslq: clusters quantized per step, e.g. 2,2,1 (default: the paper's for b)."),
+    click.option("--beta", type=float, default=None, help="eslq: pull of the t-centroids (eq. 6)."),
+    click.option("--t-centroids", type=click.Choice(["pow2", "sci"]), default="pow2", show_default=True,
+                 help="eslq: power-of-two or two-significant-figure target centroids."),
+    click.option("--score-samples", type=int, default=500, show_default=True,
+                 help="slq/eslq/mlq: training images for the loss-based scores."),
+    click.option("--qp", callback=_per_layer("--qp", float), default=None,
+                 help="qp-codec: quantization parameter (step = QP * 2^-16; per layer too)."),
+    click.option("--transform", type=click.Choice(["none", "dct"]), default="none", show_default=True,
+                 help="qp-codec: transform stage before quantization."),
+    click.option("--only", default=None, help="qp-codec: compress only these layers (comma list); the rest stay float."),
+    click.option("--bitstream", type=click.Path(dir_okay=False), default=None,
+                 help="qp-codec: also write the entropy-coded bitstream here."),
+    click.option("--target-ratio", type=float, default=None, help="sqs: SQS compression ratio to reach."),
+    click.option("--max-accuracy-drop", type=float, default=None,
+                 help="sqs: largest accuracy drop allowed, in points."),
+    click.option("--prune-steps", type=int, default=1, show_default=True,
+                 help="deep-compression: reach the pruning rate in this many prune/retrain rounds."),
+]
+OWN = ("method", "pq_dim", "pq_k", "ec", "ec_samples", "ec_sweeps", "wbits", "partition", "beta",
+       "t_centroids", "score_samples", "qp", "transform", "only", "bitstream", "target_ratio",
+       "max_accuracy_drop", "prune_steps")
+
+
+def method_options(fn):
+    """Decorate the compress command with every method option."""
+    for opt in reversed(_OPTIONS):
+        fn = opt(fn)
+    return fn
+
+
+@dataclass
+class MethodParams:
+    method: str
+    pq_dim: object = None
+    pq_k: object = None
+    ec: str = "multi"
+    ec_samples: int = 2000
+    ec_sweeps: int = 8
+    wbits: object = None
+    partition: str | None = None
+    beta: float | None = None
+    t_centroids: str = "pow2"
+    score_samples: int = 500
+    qp: object = None
+    transform: str = "none"
+    only: str | None = None
+    bitstream: str | None = None
+    target_ratio: float | None = None
+    max_accuracy_drop: float | None = None
+    prune_steps: int = 1
+    # the compress command's own options
+    prune: object = None
+    prune_quality: float | None = None
+    share_bits: object = None
+    init: str = "linear"
+    index_bits: int | None = None
+    retrain_epochs: int = 0
+    lr: float = 0.01
+    act_bits: int | None = None
+    pow2_act: bool = False
+    data: str | None = None
+    seed: int = 0
+    sparse: str = "auto"
+
+    def check(self) -> None:
+        def values(v):
+            return list(v.values()) if isinstance(v, dict) else [v]
+        if self.ec_samples < 1 or self.ec_sweeps < 0 or self.score_samples < 1:
+            raise HwqError("--ec-samples and --score-samples must be >= 1, --ec-sweeps >= 0")
+        if self.wbits is not None and not all(2 <= b <= 8 for b in values(self.wbits)):
+            raise HwqError(f"--bits {self.wbits}: bits must be in [2, 8]")
+        if self.pq_k is not None and not all(1 <= k <= 65536 for k in values(self.pq_k)):
+            raise HwqError(f"--pq-k {self.pq_k}: K must be in [1, 65536]")
+        if self.pq_dim is not None and not all(d == "float" or d >= 1 for d in values(self.pq_dim)):
+            raise HwqError(f"--pq-dim {self.pq_dim}: dimensions must be >= 1 (or 'float')")
+        if self.prune is not None and not all(0 <= r < 1 for r in values(self.prune)):
+            raise HwqError(f"--prune {self.prune}: rates must be in [0, 1)")
+        if self.qp is not None and not all(q > 0 for q in values(self.qp)):
+            raise HwqError(f"--qp {self.qp}: QP must be positive")
+        if self.beta is not None and not self.beta >= 0:
+            raise HwqError(f"--beta {self.beta}: must be >= 0")
+        if self.target_ratio is not None and not self.target_ratio > 1:
+            raise HwqError(f"--target-ratio {self.target_ratio}: must be > 1")
+        if self.max_accuracy_drop is not None and not self.max_accuracy_drop >= 0:
+            raise HwqError(f"--max-accuracy-drop {self.max_accuracy_drop}: must be >= 0")
+        if self.prune_steps < 1:
+            raise HwqError("--prune-steps must be >= 1")
+        if self.retrain_epochs < 0 or not self.lr > 0:
+            raise HwqError("--retrain-epochs must be >= 0 and --lr positive")
+        if self.act_bits is not None and not 2 <= self.act_bits <= 16:
+            raise HwqError(f"--act-bits {self.act_bits}: must be in [2, 16]")
+        if (self.retrain_epochs or self.act_bits is not None) and self.data is None:
+            raise HwqError("--retrain-epochs and --act-bits need a data set (--data digits)")
+
+
+_DEFAULTS = {f.name: f.default for f in fields(MethodParams)}
+
+
+def split_method_options(opts: dict) -> MethodParams | None:
+    """Pop the method options from the compress command's ``opts``; None without --method.
+
+    A method option given without --method, or a value scheme given with one, is an error.
+    """
+    own = {k: opts.pop(k) for k in OWN if k in opts}
+    method = own.get("method")
+    if method is None:
+        changed = [k for k, v in own.items() if v != _DEFAULTS[k]]
+        if changed:
+            raise HwqError(f"--{changed[0].replace('_', '-')} belongs to a method: add --method NAME")
+        return None
+    for key, flag in SCHEMES.items():
+        if opts.get(key) not in (None, False):
+            raise HwqError(f"--method {method} chooses its own values: drop {flag}")
+    p = MethodParams(**own, **{k: opts[k] for k in SHARED if k in opts})
+    p.check()
+    return p
