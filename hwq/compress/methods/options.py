@@ -161,7 +161,7 @@ def split_method_options(opts: dict) -> MethodParams | None:
     own = {k: opts.pop(k) for k in OWN if k in opts}
     method = own.get("method")
     if method is None:
-        changed = [k for k, v in own.items() if v != _DEFAULTS[k]]
+        changed = [k for k, v in own.items() if k != "method" and v != _DEFAULTS[k]]
         if changed:
             raise HwqError(f"--{changed[0].replace('_', '-')} belongs to a method: add --method NAME")
         return None
