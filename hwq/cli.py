@@ -15,14 +15,22 @@ import click
 
 from hwq import __version__
 from hwq.commands.guard import guarded
+from hwq.commands.usage import HwqGroup, optional_int_command
 from hwq.compress.methods.options import method_options
 from hwq.errors import HwqError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=HwqGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hwq")
 def main() -> None:
     """hwq: compressed neural networks on hardware (IR, golden model, cost, C and RTL)."""
+
+
+def is_stdout(path) -> bool:
+    """-o /dev/stdout: messages go to stderr then (hwq.ir.atomic.is_stdout)."""
+    from hwq.ir.atomic import is_stdout as same
+
+    return same(path)
 
 
 def _load(path: str):
@@ -41,11 +49,15 @@ def import_cmd(model: str, output: str) -> None:
     from hwq import ir
     from hwq.frontends.onnx_import import import_onnx
 
+    from hwq.ir.atomic import check_output, refuse_inputs
+
     if not Path(model).is_file():
         raise HwqError(f"{model}: no such file")
+    check_output(output)
+    refuse_inputs(output, [model])
     m = import_onnx(model)
     ir.save(m, output)
-    click.echo(f"wrote {output}: {len(m.layers)} layers")
+    click.echo(f"wrote {output}: {len(m.layers)} layers", err=is_stdout(output))
 
 
 # --------------------------------------------------------------------------- info
@@ -77,17 +89,22 @@ def info(model: str, as_json: bool) -> None:
 def run(model: str, input_path: str, output: str | None, mode: str | None, as_json: bool,
         dump_dir: str | None) -> None:
     """Run the golden model on an input batch."""
+    from hwq.dump import check_dump_dir, write_dump
     from hwq.golden import run_float, run_int
+    from hwq.ir.atomic import check_output, refuse_inputs
     from hwq.npyio import load_npy, save_npy
 
+    if output:
+        check_output(output)
+        refuse_inputs(output, [model, input_path])
     m = _load(model)
+    if dump_dir is not None:
+        check_dump_dir(dump_dir, list(m.layers), inputs=[model, input_path, output])
     x = load_npy(input_path)
     mode = mode or ("int" if m.is_quantized else "float")
     outs = (run_int if mode == "int" else run_float)(m, x, keep_all=dump_dir is not None)
     if dump_dir is not None:
-        Path(dump_dir).mkdir(parents=True, exist_ok=True)
-        for name, values in outs.items():  # names are identifiers: safe file names
-            save_npy(Path(dump_dir) / f"{name}.npy", values)
+        write_dump(dump_dir, outs)
     name = m.outputs[0]
     y = outs[name]
     if output:
@@ -100,11 +117,11 @@ def run(model: str, input_path: str, output: str | None, mode: str | None, as_js
         click.echo(f"{name} ({mode}): shape {list(y.shape)}")
         click.echo(f"argmax: {y.reshape(y.shape[0], -1).argmax(1).tolist()}")
     else:
-        click.echo(f"wrote {output}: {name} ({mode}) shape {list(y.shape)}")
+        click.echo(f"wrote {output}: {name} ({mode}) shape {list(y.shape)}", err=is_stdout(output))
 
 
 # --------------------------------------------------------------------------- compress
-@main.command()
+@main.command(cls=optional_int_command(**{"--pow2": 5}))
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @click.option("--prune", type=str, default=None,
@@ -114,8 +131,9 @@ def run(model: str, input_path: str, output: str | None, mode: str | None, as_js
               help="k-means weight sharing with 2^B values, or per layer: conv1=8,*=5.")
 @click.option("--init", type=click.Choice(["linear", "density", "forgy"]), default="linear",
               help="k-means centroid initialisation.")
-@click.option("--pow2", "pow2_bits", type=int, default=None, flag_value=5, is_flag=False,
-              help="Power-of-two weights with this many bits (default 5).")
+@click.option("--pow2", "pow2_bits", type=click.IntRange(2, 7), default=None, metavar="[BITS]",
+              help="Power-of-two weights with BITS bits (2..7; --pow2 alone: 5). BITS is the next "
+                   "word only when it is an integer.")
 @click.option("--ternary", is_flag=True, help="Ternary weights {-s_n, 0, +s_p}.")
 @click.option("--int8", "int8", is_flag=True, help="Symmetric per-channel int8 weights.")
 @click.option("--pq", "pq", type=str, default=None, help="Product quantization M:K (e.g. 4:32).")
@@ -129,7 +147,7 @@ def run(model: str, input_path: str, output: str | None, mode: str | None, as_js
 @click.option("--data", type=str, default=None,
               help="Data for retraining, calibration and accuracy: 'digits' or an .npz with "
                    "x_train, y_train, x_test, y_test.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @method_options
 @guarded
 def compress(model: str, output: str, **opts) -> None:
@@ -137,15 +155,16 @@ def compress(model: str, output: str, **opts) -> None:
     from hwq.compress.methods.options import split_method_options
     from hwq.compress.pipeline import CompressOptions, compress_file
 
+    err = is_stdout(output)
     method = split_method_options(opts)  # --method NAME: a complete seed method (docs/methods/)
     if method is not None:
         from hwq.compress.methods.run import compress_file_method
 
-        click.echo(compress_file_method(model, output, method, echo=click.echo))
+        click.echo(compress_file_method(model, output, method, echo=lambda s: click.echo(s, err=err)), err=err)
         return
 
-    report = compress_file(model, output, CompressOptions.from_cli(**opts), echo=click.echo)
-    click.echo(report)
+    report = compress_file(model, output, CompressOptions.from_cli(**opts), echo=lambda s: click.echo(s, err=err))
+    click.echo(report, err=err)
 
 
 # --------------------------------------------------------------------------- random
@@ -155,21 +174,24 @@ def compress(model: str, output: str, **opts) -> None:
 @click.option("--density", type=float, default=0.1, show_default=True)
 @click.option("--encoding", type=click.Choice(["int8", "codebook", "pow2", "ternary", "pq"]), default="codebook",
               show_default=True)
-@click.option("--bits", type=int, default=4, show_default=True, help="Code bits (codebook/pow2).")
+@click.option("--bits", type=click.IntRange(1, 16), default=4, show_default=True,
+              help="Code bits (codebook/pq: 1..16, pow2: 2..7).")
 @click.option("--sparse", type=click.Choice(["csc", "csr", "none"]), default="csc", show_default=True)
 @click.option("--index-bits", type=int, default=4, show_default=True)
 @click.option("--act-bits", type=int, default=8, show_default=True)
 @click.option("--pow2-act", is_flag=True, help="Power-of-two activation scales (shift requantization).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @guarded
 def random(output: str, **opts) -> None:
     """Write a random quantized MLP (benchmark layers for back ends)."""
     from hwq import ir
     from hwq.compress.random_model import random_mlp
+    from hwq.ir.atomic import check_output
 
+    check_output(output)
     m = random_mlp(**opts)
     ir.save(m, output)
-    click.echo(f"wrote {output}: {len(m.weighted())} weighted layers")
+    click.echo(f"wrote {output}: {len(m.weighted())} weighted layers", err=is_stdout(output))
 
 
 # --------------------------------------------------------------------------- later issues

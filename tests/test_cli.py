@@ -493,6 +493,7 @@ def test_run_dump_writes_every_layer_bit_exactly(tmp_path):
     r = invoke("run", path, "--input", tmp_path / "x.npy", "--dump", tmp_path / "d")
     assert r.exit_code == 0, r.stderr
     want = golden.run_int(ir.load(path), x, keep_all=True)
-    assert {p.stem for p in (tmp_path / "d").iterdir()} == set(want)
+    # every layer's output, plus the record of what the dump wrote (hwq/dump.py)
+    assert {p.name for p in (tmp_path / "d").iterdir()} == {f"{n}.npy" for n in want} | {"hwq-dump.json"}
     for name, v in want.items():
         assert np.array_equal(np.load(tmp_path / "d" / f"{name}.npy"), v), name

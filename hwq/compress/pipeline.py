@@ -126,6 +126,19 @@ class CompressOptions:
             raise HwqError("--retrain-epochs must be >= 0")
         if (self.retrain_epochs or self.act_bits is not None) and self.data is None:
             raise HwqError("--retrain-epochs and --act-bits need a data set (--data digits)")
+        if self.prune_quality is not None and not (math.isfinite(self.prune_quality) and self.prune_quality >= 0):
+            raise HwqError(f"--prune-quality {self.prune_quality}: must be a finite number >= 0")
+        if self.seed < 0:
+            raise HwqError(f"--seed {self.seed}: must be >= 0")
+        if scheme == "pow2" and self.act_bits is not None:
+            # one product of a full-scale activation code and the largest weight code 2^span
+            # must fit the signed 32-bit accumulator, or calibration can only fail at the end
+            need = self.act_bits + pow2_span(self.pow2_bits)
+            if need > 31:
+                raise HwqError(f"--pow2 {self.pow2_bits} with --act-bits {self.act_bits}: one product of a "
+                               f"full-scale activation and the largest weight 2^{pow2_span(self.pow2_bits)} "
+                               f"needs {need + 1} bits, over the 32-bit accumulator (use --pow2 5 or less, "
+                               "or leave activations float)")
         if self.pow2_act and self.act_bits is None:
             raise HwqError("--pow2-act needs --act-bits")
         if not self.lr > 0:
@@ -366,7 +379,15 @@ def load_data(name: str | None, model: Model):
         from hwq.data.npz import load_npz_split
 
         d = load_npz_split(name)
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise HwqError(f"--data {name}: needs a model with one input and one output "
+                       f"(this one has {len(model.inputs)} inputs and {len(model.outputs)} outputs)")
     shape = tuple(model.inputs[0].shape)
+    n_out = int(np.prod(model.shapes()[model.outputs[0]]))
+    for part, y in (("y_train", d.y_train), ("y_test", d.y_test)):
+        if y.size and int(y.max()) >= n_out:
+            raise HwqError(f"--data {name}: {part} holds label {int(y.max())}, but the model has "
+                           f"{n_out} outputs (labels must be 0..{n_out - 1})")
     if int(np.prod(shape)) != d.x_train.shape[1]:
         raise HwqError(f"--data {name}: the model input {list(shape)} does not take "
                        f"{d.x_train.shape[1]} values per sample")
@@ -384,10 +405,26 @@ def summary(model: Model, data) -> dict:
     return row
 
 
+def _refuse_empty_layers(model: Model, opts: CompressOptions) -> None:
+    """A quality threshold above every |w| of a layer leaves nothing to store or run: refuse it
+    up front (the library still encodes such layers; the command will not write them)."""
+    if opts.prune_quality is None:
+        return
+    for layer in model.weighted():
+        if layer.weight.size and not prune_quality(layer.weight.dense_float(), opts.prune_quality).any():
+            raise HwqError(f"--prune-quality {opts.prune_quality}: prunes every weight of layer "
+                           f"{layer.name}; give a lower quality")
+
+
 def compress_file(src: str, dst: str, opts: CompressOptions, echo=print) -> str:
     from hwq import ir
 
+    from hwq.ir.atomic import check_output, refuse_inputs
+
+    check_output(dst)  # fail before any work, not after it
+    refuse_inputs(dst, [src, opts.data if opts.data != "digits" else None])
     model = load_any(src)
+    _refuse_empty_layers(model, opts)
     data = load_data(opts.data, model)
     before = summary(model, data)
     t0 = time.perf_counter()
@@ -399,6 +436,10 @@ def compress_file(src: str, dst: str, opts: CompressOptions, echo=print) -> str:
     for label, r in (("before", before), ("after", after)):
         acc_f = f"{r['acc_float']:.4f}" if r.get("acc_float") is not None else "-"
         acc_i = f"{r['acc_int']:.4f}" if r.get("acc_int") is not None else "-"
-        lines.append(f"{label:8}{(r['bits'] + 7) // 8:>10} B{1 / r['rate']:>11.1f}x{1 / r['rate_huffman']:>11.1f}x"
+        lines.append(f"{label:8}{(r['bits'] + 7) // 8:>10} B{_times(r['rate']):>12}{_times(r['rate_huffman']):>12}"
                      f"{acc_f:>11}{acc_i:>9}")
     return "\n".join(lines)
+
+
+def _times(rate: float) -> str:
+    return f"{1 / rate:.1f}x" if rate > 0 else "-"

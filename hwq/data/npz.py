@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +14,15 @@ KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 def load_npz_split(path: str | Path) -> Split:
     """Read and check the four arrays; x rows are flattened (the model input shape is applied later)."""
+    from hwq.npyio import load_npz
+
     p = Path(path)
     if not p.is_file():
         raise HwqError(f"--data {p}: no such file (use 'digits' or an .npz with {', '.join(KEYS)})")
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            missing = [k for k in KEYS if k not in z.files]
-            if missing:
-                raise HwqError(f"--data {p}: missing array {missing[0]!r} (needs {', '.join(KEYS)})")
-            arrays = {k: z[k] for k in KEYS}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        raise HwqError(f"--data {p}: not a readable .npz without pickles ({' '.join(str(e).split())[:100]})") from None
+    arrays = load_npz(p, "--data")
+    missing = [k for k in KEYS if k not in arrays]
+    if missing:
+        raise HwqError(f"--data {p}: missing array {missing[0]!r} (needs {', '.join(KEYS)})")
     out = []
     for part in ("train", "test"):
         x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
@@ -36,6 +33,8 @@ def load_npz_split(path: str | Path) -> Split:
             raise HwqError(f"--data {p}: x_{part} contains NaN or Inf")
         if y.dtype.kind not in "iu" or y.shape != (len(x),) or (y < 0).any():
             raise HwqError(f"--data {p}: y_{part} must hold {len(x)} non-negative integer labels")
+        if y.size and int(y.max()) >= 1 << 31:  # before the int64 cast: uint64 labels would wrap
+            raise HwqError(f"--data {p}: y_{part} holds label {int(y.max())}, beyond any class index")
         out += [x, y.astype(np.int64)]
     if out[0].shape[1] != out[2].shape[1]:
         raise HwqError(f"--data {p}: x_train and x_test rows differ in size")

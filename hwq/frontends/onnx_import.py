@@ -25,7 +25,7 @@ from onnx import numpy_helper
 
 from hwq import ir
 from hwq.errors import HwqError
-from hwq.ir.names import sanitize
+from hwq.ir.names import Taken, sanitize
 
 SUPPORTED = ("Gemm", "MatMul", "Conv", "BatchNormalization", "Relu", "MaxPool", "AveragePool",
              "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Add", "Softmax",
@@ -52,13 +52,22 @@ def import_onnx(source: str | os.PathLike | bytes, name: str | None = None) -> i
     outputs = b.graph_outputs()
     model_name = sanitize(name or g.name or (Path(label).stem if label != "<bytes>" else "") or
                           "onnx_model", set())
-    producer = f"{proto.producer_name} {proto.producer_version}".strip()
+    producer = _bounded(f"{proto.producer_name} {proto.producer_version}".strip())
     model = ir.Model(model_name, b.prune(outputs), outputs,
                      provenance={"source": "onnx", "producer": producer, "opset": int(opset)})
     return ir.validate(model)
 
 
 # ---------------------------------------------------------------------------- loading
+
+
+MAX_PROVENANCE_TEXT = 128  # characters of a free-text ONNX field copied into the IR
+
+
+def _bounded(text: str) -> str:
+    """A free-text field of the (untrusted) ONNX file as provenance: one line, at most 128 chars."""
+    text = " ".join("".join(c if c.isprintable() else " " for c in text[: 4 * MAX_PROVENANCE_TEXT]).split())
+    return text if len(text) <= MAX_PROVENANCE_TEXT else text[: MAX_PROVENANCE_TEXT - 3] + "..."
 
 
 def _one_line(e: BaseException) -> str:
@@ -121,7 +130,7 @@ class _Builder:
     acts: dict[str, str] = field(default_factory=dict)  # ONNX tensor -> IR layer
     produced: dict[str, str] = field(default_factory=dict)  # IR layer -> its own ONNX output
     consts: dict[str, np.ndarray] = field(default_factory=dict)  # ONNX tensor -> value
-    taken: set[str] = field(default_factory=set)
+    taken: Taken = field(default_factory=Taken)
     uses: dict[str, int] = field(default_factory=dict)  # ONNX tensor -> consumer count
 
     def __post_init__(self):

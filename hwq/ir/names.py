@@ -31,19 +31,37 @@ def check_name(name: object, what: str = "name") -> str:
     return name  # type: ignore[return-value]
 
 
+class Taken(set):
+    """The names in use, plus the next clash suffix to try per base name.
+
+    With a plain set, :func:`sanitize` tries ``base_2``, ``base_3``... from 2 each time, so
+    n names that cut to one base cost O(n^2) tries (10,000 long ONNX node names sharing a
+    prefix took 24 s); with a ``Taken`` each base resumes where it stopped: linear.
+    """
+
+    def __init__(self, names=()):
+        super().__init__(names)
+        self.next_suffix: dict[str, int] = {}
+
+
 def sanitize(name: str, taken: set[str]) -> str:
     """Map any string onto a valid, unused identifier; deterministic for a given ``taken``.
 
     Invalid characters become ``_``, a leading digit gets an ``n`` prefix, long names are
-    cut, and a clash gets a ``_2``, ``_3``... suffix. The result is added to ``taken``.
+    cut, and a clash gets a ``_2``, ``_3``... suffix. The result is added to ``taken``
+    (pass a :class:`Taken` when naming many things: linear time).
     """
     base = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "n"
     if base[0].isdigit():
         base = "n" + base
     base = base[: MAX_NAME_LENGTH - 6]
-    candidate, k = base, 2
-    while candidate in taken:
+    candidate = base
+    if candidate in taken:  # the first free of base_2, base_3, ...; a Taken skips those tried
+        suffixes = getattr(taken, "next_suffix", {})
+        k = suffixes.get(base, 2)
+        while f"{base}_{k}" in taken:
+            k += 1
         candidate = f"{base}_{k}"
-        k += 1
+        suffixes[base] = k + 1
     taken.add(candidate)
     return candidate
