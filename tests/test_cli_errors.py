@@ -16,29 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from hwq import ir
-from hwq.cli import main
 
-ROOT = Path(__file__).parents[1]
-EXAMPLES = ROOT / "examples"
-FLOAT_MLP = EXAMPLES / "digits_mlp.ir"
-TEST_X = EXAMPLES / "digits_test_x.npy"
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_error_line(r, code=1) -> str:
-    assert r.exit_code == code, (r.exit_code, r.stdout, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("hwq: error: "), lines[0]
-    assert "Traceback" not in r.stderr and "internal error" not in r.stderr
-    return lines[0]
+# the command-line helpers and example files of test_cli: one place for "one error line"
+from tests.test_cli import FLOAT_MLP, TEST_X, invoke, one_error_line
 
 
 def digits_npz(path, **override):
