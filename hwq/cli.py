@@ -155,6 +155,10 @@ def compress(model: str, output: str, **opts) -> None:
     from hwq.compress.methods.options import split_method_options
     from hwq.compress.pipeline import CompressOptions, compress_file
 
+    from hwq.ir.atomic import check_output, refuse_inputs
+
+    check_output(output)  # before any work, for --method too
+    refuse_inputs(output, [model, opts.get("data") if opts.get("data") != "digits" else None])
     err = is_stdout(output)
     method = split_method_options(opts)  # --method NAME: a complete seed method (docs/methods/)
     if method is not None:
