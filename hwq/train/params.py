@@ -107,3 +107,19 @@ class PQWeight:
         g = self.codebook_grad(grad) + weight_decay * self.codebook
         self.velocity = momentum * self.velocity - lr * g
         self.codebook += self.velocity
+
+
+class STEWeight(FreeWeight):
+    """Straight-through quantization: the forward pass sees ``snap(w)``, SGD updates the latent w.
+
+    The gradient of the snapped weight is applied to the latent float weight unchanged (the
+    straight-through estimator), so training adapts to the quantizer while every forward pass,
+    and the final ``value()``, is exactly on its grid.
+    """
+
+    def __init__(self, w: np.ndarray, snap, trainable: np.ndarray | None = None):
+        super().__init__(w, trainable)
+        self.snap = snap
+
+    def value(self) -> np.ndarray:
+        return self.snap(self.w)
