@@ -26,6 +26,11 @@ from hwq.ir.values import Float32Values, Int8Values
 from hwq.ir.weight import Weight
 
 PASS_THROUGH = (ReLU, MaxPool, AvgPool, Flatten)
+
+
+class BiasRangeError(HwqError):
+    """A float bias is too large for int32 on its layer's accumulator grid."""
+
 INT32_MAX = (1 << 31) - 1
 
 
@@ -100,7 +105,7 @@ def calibrate(model: Model, x_calib: np.ndarray, act_bits: int = 8, pow2_scales:
             if layer.bias is not None:
                 bq = round_half_away(layer.bias.astype(np.float64) / (s_in * s_w))
                 if np.abs(bq).max(initial=0) > INT32_MAX:
-                    raise HwqError(f"{name}: bias does not fit int32 on the accumulator grid")
+                    raise BiasRangeError(f"{name}: bias does not fit int32 on the accumulator grid")
                 bias_q = bq.astype(np.int32)
             layer = replace(layer, quant=q, bias_q=bias_q, requant=make_requant(factors))
         elif isinstance(layer, Add):

@@ -70,20 +70,10 @@ def read_container(path: str | os.PathLike, declared) -> tuple[dict, dict[str, n
         try:
             raw = _read_bounded(zf, zf.getinfo(MANIFEST), MAX_MANIFEST_BYTES)
             manifest = json.loads(raw.decode("utf-8"), parse_constant=_strict_json_constant)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-            raise IRError(f"manifest.json: not valid JSON ({e})") from None
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:  # ValueError: also > 4300-digit ints
+            raise IRError(f"manifest.json: not valid JSON ({' '.join(str(e).split())[:120]})") from None
         decl = declared(manifest)
-        total = 0
-        for name, (dtype, shape) in decl.items():
-            if dtype not in _DTYPE_DESCR:
-                raise IRError(f"{name}: dtype {dtype!r} is not allowed "
-                              f"(allowed: {', '.join(sorted(_DTYPE_DESCR))})")
-            nbytes = math.prod(shape) * np.dtype(dtype).itemsize  # Python ints: no overflow
-            if nbytes > MAX_TENSOR_BYTES:
-                raise IRError(f"{name}: declared shape {list(shape)} is {nbytes} bytes, over the cap of {MAX_TENSOR_BYTES}")
-            total += nbytes
-        if total > MAX_TOTAL_BYTES:
-            raise IRError(f"{path}: declared tensors total {total} bytes, over the cap of {MAX_TOTAL_BYTES}")
+        check_tensor_caps(decl, str(path))
         expected = {TENSOR_DIR + n + ".npy" for n in decl} | {MANIFEST}
         stray = sorted(names - expected)
         if stray:
@@ -95,6 +85,26 @@ def read_container(path: str | os.PathLike, declared) -> tuple[dict, dict[str, n
                 raise IRError(f"{name}: declared in manifest.json but missing from the file")
             tensors[name] = _read_npy(zf, zf.getinfo(entry), name, dtype, shape)
     return manifest, tensors
+
+
+def check_tensor_caps(decl: dict[str, tuple[str, tuple[int, ...]]], where: str) -> None:
+    """The caps on tensors (name -> (dtype name, shape)): allowed dtypes, bytes per tensor
+    and in total, and the zip entry count they make with the manifest. The reader checks
+    the declarations before reading; ``validate`` checks a model's arrays before writing."""
+    if len(decl) + 1 > MAX_ENTRIES:
+        raise IRError(f"{where}: {len(decl)} tensors make {len(decl) + 1} zip entries, "
+                      f"over the cap of {MAX_ENTRIES}")
+    total = 0
+    for name, (dtype, shape) in decl.items():
+        if dtype not in _DTYPE_DESCR:
+            raise IRError(f"{name}: dtype {dtype!r} is not allowed "
+                          f"(allowed: {', '.join(sorted(_DTYPE_DESCR))})")
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize  # Python ints: no overflow
+        if nbytes > MAX_TENSOR_BYTES:
+            raise IRError(f"{name}: shape {list(shape)} is {nbytes} bytes, over the cap of {MAX_TENSOR_BYTES}")
+        total += nbytes
+    if total > MAX_TOTAL_BYTES:
+        raise IRError(f"{where}: tensors total {total} bytes, over the cap of {MAX_TOTAL_BYTES}")
 
 
 def _check_entry_name(name: str) -> None:
@@ -151,8 +161,16 @@ def _read_npy(zf, info, name: str, dtype: str, shape: tuple[int, ...]) -> np.nda
 
 
 def write_container(path: str | os.PathLike, manifest: dict, tensors: dict[str, np.ndarray]) -> None:
-    """Write atomically and deterministically (fixed timestamps, sorted entries)."""
+    """Write atomically and deterministically (fixed timestamps, sorted entries).
+
+    Refuses, before writing anything, what :func:`read_container` would reject: a manifest
+    over its cap, too many entries, a tensor or a total over the size caps.
+    """
     body = json.dumps(manifest, indent=1, sort_keys=False, allow_nan=False).encode()
+    if len(body) > MAX_MANIFEST_BYTES:
+        raise IRError(f"manifest.json: would be {len(body)} bytes, over the reader's cap of "
+                      f"{MAX_MANIFEST_BYTES} (too many layers, or a huge provenance)")
+    check_tensor_caps({name: (a.dtype.name, a.shape) for name, a in tensors.items()}, "model")
 
     def write(raw) -> None:
         with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:

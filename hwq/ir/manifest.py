@@ -119,7 +119,7 @@ def declared_tensors(manifest: dict) -> dict[str, tuple[str, tuple[int, ...]]]:
         if not isinstance(d, dict) or set(d) != {"dtype", "shape"}:
             raise IRError(f"{where}: expected keys dtype and shape")
         shape = d["shape"]
-        if not isinstance(shape, list) or not all(_is_int(s) and 0 <= s <= MAX_INT for s in shape) \
+        if not isinstance(shape, list) or not all(is_int(s) and 0 <= s <= MAX_INT for s in shape) \
                 or len(shape) > 6:
             raise IRError(f"{where}.shape: must be a list of at most 6 integers in [0, 2^31)")
         if not isinstance(d["dtype"], str):
@@ -190,10 +190,10 @@ def _layer_from_json(raw: object, i: int, take) -> Layer:
     for a in cls.ATTRS:
         v = attrs[a]
         if a in TUPLE_ATTRS:
-            if not isinstance(v, list) or len(v) > 6 or not all(_is_int(x) and abs(x) <= MAX_INT for x in v):
+            if not isinstance(v, list) or len(v) > 6 or not all(is_int(x) and abs(x) <= MAX_INT for x in v):
                 raise IRError(f"{name}.{a}: must be a list of integers below 2^31")
             v = tuple(v)
-        elif not (_is_int(v) and abs(v) <= MAX_INT):
+        elif not (is_int(v) and abs(v) <= MAX_INT):
             raise IRError(f"{name}.{a}: must be an integer below 2^31")
         kwargs[a] = v
     quant = raw["quant"]
@@ -219,7 +219,7 @@ def _layer_from_json(raw: object, i: int, take) -> Layer:
     return cls(name, list(inputs), **kwargs)
 
 
-def _is_int(v) -> bool:
+def is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -229,7 +229,7 @@ def _weight_from_json(raw: object, lname: str, take) -> Weight:
         raise IRError(f"{where}: expected keys shape, values, sparse")
     shape = raw["shape"]
     if not isinstance(shape, list) or len(shape) not in (2, 4) \
-            or not all(_is_int(s) and 0 < s <= MAX_INT for s in shape):
+            or not all(is_int(s) and 0 < s <= MAX_INT for s in shape):
         raise IRError(f"{where}.shape: must be 2 or 4 positive integers below 2^31")
     vals = raw["values"]
     if not isinstance(vals, dict) or set(vals) != {"type", "attrs"}:
@@ -240,7 +240,7 @@ def _weight_from_json(raw: object, lname: str, take) -> Weight:
                       f"(known: {', '.join(sorted(VALUE_TYPES))})")
     vattrs = vals["attrs"]
     if not isinstance(vattrs, dict) or set(vattrs) != set(vcls.ATTRS) \
-            or not all(_is_int(v) and abs(v) <= MAX_INT for v in vattrs.values()):
+            or not all(is_int(v) and abs(v) <= MAX_INT for v in vattrs.values()):
         raise IRError(f"{where}.values.attrs: expected integer keys {', '.join(vcls.ATTRS) or '(none)'}")
     vt = {t: take(f"{where}.{t}", dtypes) for t, dtypes in vcls.TENSORS.items()}
     for t, arr in vt.items():
