@@ -215,6 +215,10 @@ _not_yet("gen-c", "Generate C kernels for ARM and host targets")
 _not_yet("gen-rtl", "Generate Amaranth RTL of the EIE-style accelerator")
 _not_yet("simulate", "Simulate the generated RTL against the golden model with cocotb")
 
+from hwq.commands.sweep import sweep  # noqa: E402
+
+main.add_command(sweep)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -21,6 +21,9 @@ ALLOWED = {
     "sim": (ROOT / "sim", BASE | {"hwq.eie", "hwq.rtl", "hwq.sim", "hwq.golden"}),
     "cost": (PKG / "cost", BASE | {"hwq.eie", "hwq.cost", "hwq.golden"}),
     "codegen": (PKG / "codegen", BASE | {"hwq.codegen", "hwq.golden"}),
+    # the sweep orchestrates the back ends; nothing below it imports it (test below)
+    "sweep": (PKG / "sweep", BASE | {"hwq.sweep", "hwq.compress", "hwq.golden", "hwq.cost", "hwq.eie",
+                                     "hwq.codegen"}),
 }
 
 
@@ -40,3 +43,10 @@ def test_package_imports_only_what_it_may(package):
     for path in sorted(folder.rglob("*.py")):
         for mod in hwq_imports(path):
             assert any(mod == a or mod.startswith(a + ".") for a in allowed), f"{path.name} imports {mod}"
+
+
+def test_only_the_cli_imports_the_sweep():
+    files = [p for p in [*PKG.rglob("*.py"), *(ROOT / "rtl").rglob("*.py"), *(ROOT / "sim").rglob("*.py")]
+             if PKG / "sweep" not in p.parents and p != PKG / "commands" / "sweep.py"]
+    for path in files:
+        assert not any(m == "hwq.sweep" or m.startswith("hwq.sweep.") for m in hwq_imports(path)), path
