@@ -67,7 +67,7 @@ def make_plan(spec: Spec) -> Plan:
         if ranged:
             raise bad(f"axis {ranged[0]}: a min/max range needs sampling: {{random: N}}")
 
-    from hwq import ir
+    from hwq.ir import load as load_ir
 
     models, data, digests = {}, {}, {}
     for path in spec.models:
@@ -75,7 +75,7 @@ def make_plan(spec: Spec) -> Plan:
         if name in models:
             raise bad(f"two models are named {name} (file names must differ)")
         try:
-            models[name] = ir.load(path)
+            models[name] = load_ir(path)
             data[name] = compression.load_data(spec.data, models[name]) if spec.data else None
         except HwqError as e:
             raise bad(f"model {name}: {e}") from None
