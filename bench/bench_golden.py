@@ -3,7 +3,7 @@
 1. ``hwq.golden.run_int`` vs ``run_float`` on the shipped int8 digits models, whole
    450-sample test set per call: samples/s of each and the int/float time ratio (the
    price of bit-exact fixed-point requantization over plain float64).
-2. ``hwq.golden.int_kernels._int_matmul`` (exact-bound check, then float64 BLAS) vs the
+2. ``hwq.golden.int_matmul.PreparedWeight`` (exact-bound check, then float64 BLAS) vs the
    exact int64 ``x @ w.T`` it replaces, on an int8 x int8 layer cut from a 4096x4096
    EIE-class layer: time ratio, and the two results must be identical.
 """
@@ -50,7 +50,8 @@ def bench_run(quick: bool) -> list[Row]:
 
 
 def bench_matmul(quick: bool) -> list[Row]:
-    from hwq.golden.int_kernels import _int_matmul
+    from hwq.golden.int_matmul import PreparedWeight
+    from hwq.ir import Int8Values, Weight
     rng = np.random.default_rng(0)
     shapes = [(256, 1024, 64)] if quick else [(256, 1024, 64), (1024, 4096, 64)]
     rows = []
@@ -59,6 +60,8 @@ def bench_matmul(quick: bool) -> list[Row]:
         w = rng.integers(-127, 128, (o, i), dtype=np.int64)   # int8 weights
         bound = int(np.abs(x).max()) * int(np.abs(w).sum(axis=1).max())
         check(bound * 1.01 < 2**52, "test layer must take the float64 fast path")
+        pw = PreparedWeight(Weight((o, i), Int8Values(w.astype(np.int8).ravel(), np.ones(1, np.float32))), 256)
+        _int_matmul = lambda x, w: pw.matmul(x).top  # noqa: E731  (one float64 limb: exact)
         fast = _int_matmul(x, w)
         exact = x @ w.T
         case = f"W {o}x{i}, batch {b}"

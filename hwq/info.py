@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
-from hwq.compress.calibrate import accumulator_bits_needed
 from hwq.ir.layers import Conv2d, Dense, WeightedLayer
 from hwq.ir.manifest import SCHEMA_VERSION
 from hwq.ir.model import Model
 from hwq.ir.storage import StorageBits, bits_per_weight, compression_rate, layer_storage
 
 PARTS = ("payload", "index", "pointer", "codebook", "bias", "total")
+
+
+def signed_bits(lo: int, hi: int) -> int:
+    """The fewest two's-complement bits holding every integer in [lo, hi]."""
+    return 1 + max(max(hi, 0).bit_length(), max(-lo - 1, 0).bit_length())
+
+
+def accumulator_bits_needed(model: Model) -> dict[str, int]:
+    """Exact worst-case signed accumulator width per weighted layer over every input in
+    range: with ``d = x - zx`` in ``[dmin, dmax]``, row ``o`` reaches
+    ``bias + P*dmax + N*(-dmin)`` at most and ``bias + P*dmin - N*dmax`` at least (P, N:
+    sums of its positive weights and of its negative weights' magnitudes). Python ints
+    throughout, so 7-bit pow2 weights (2^62) are exact; sparse weights stay sparse."""
+    out = {}
+    for layer in model.weighted():
+        src = model.layers[layer.inputs[0]].quant
+        if src is None or not layer.weight.is_integer:
+            continue
+        dmin, dmax = src.qmin - src.zero_point, src.qmax - src.zero_point
+        pos, neg = layer.weight.row_sums()
+        bias = [int(b) for b in layer.bias_q] if layer.bias_q is not None else [0] * len(pos)
+        out[layer.name] = max(signed_bits(b + int(p) * dmin - int(n) * dmax, b + int(p) * dmax - int(n) * dmin)
+                              for b, p, n in zip(bias, pos, neg))
+    return out
 
 
 def model_info(model: Model) -> dict:

@@ -115,18 +115,3 @@ def calibrate(model: Model, x_calib: np.ndarray, act_bits: int = 8, pow2_scales:
             layer = replace(layer, quant=q)
         layers[name] = layer
     return validate(replace(model, layers=layers))
-
-
-def accumulator_bits_needed(model: Model) -> dict[str, int]:
-    """Worst-case signed accumulator width per weighted layer over the whole input range."""
-    out = {}
-    for layer in model.weighted():
-        src = model.layers[layer.inputs[0]].quant
-        if src is None or not layer.weight.is_integer:
-            continue
-        w = np.abs(layer.weight.dense_int().reshape(layer.weight.channels, -1)).sum(axis=1)
-        xmax = max(abs(src.qmin - src.zero_point), abs(src.qmax - src.zero_point))
-        b = np.abs(layer.bias_q.astype(np.int64)) if layer.bias_q is not None else 0
-        bound = int((w * xmax + b).max())
-        out[layer.name] = bound.bit_length() + 1
-    return out

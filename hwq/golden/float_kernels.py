@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwq.golden.windows import pad_nchw, windows
+from hwq.golden.windows import im2col_blocks, pad_nchw, windows
 from hwq.ir.layers import Conv2d, Dense, Pool
 
 
@@ -14,10 +14,12 @@ def dense(layer: Dense, x: np.ndarray) -> np.ndarray:
 
 
 def conv2d(layer: Conv2d, x: np.ndarray) -> np.ndarray:
-    cols = windows(pad_nchw(x, layer.padding, 0.0), layer.kernel, layer.stride)
-    n, oh, ow = cols.shape[:3]
+    n = x.shape[0]
+    _, oh, ow = layer.out_shape([x.shape[1:]])
     w = layer.weight.dense_float().reshape(layer.out_channels, -1)
-    y = (cols.reshape(n * oh * ow, -1) @ w.T).reshape(n, oh, ow, -1).transpose(0, 3, 1, 2)
+    y = np.empty((n, layer.out_channels, oh, ow))
+    for p0, p1, cols in im2col_blocks(pad_nchw(x, layer.padding, 0.0), layer.kernel, layer.stride):
+        y[:, :, p0:p1] = (cols @ w.T).reshape(n, p1 - p0, ow, -1).transpose(0, 3, 1, 2)
     return y + layer.bias.reshape(1, -1, 1, 1) if layer.bias is not None else y
 
 

@@ -1,7 +1,8 @@
 """Integer kernels of the golden model, one per layer kind (docs/semantics.md).
 
 Inputs and outputs are int64 arrays with a leading batch axis holding values of the
-declared activation width; weights come from ``Weight.dense_int()``.
+declared activation width; weights are used through ``int_matmul.PreparedWeight`` (exact
+products, sparse weights kept sparse).
 """
 
 from __future__ import annotations
@@ -11,76 +12,93 @@ import numpy as np
 from hwq.errors import SemanticsError
 from hwq.golden.fixedpoint import divide_round_half_away, saturate
 from hwq.golden.requantize import rescale, to_output
-from hwq.golden.windows import pad_nchw, windows
+from hwq.golden.int_matmul import ExactSum, PreparedWeight
+from hwq.golden.windows import im2col_blocks, pad_nchw, windows
 from hwq.ir.layers import Add, AvgPool, Conv2d, Dense, WeightedLayer
 from hwq.ir.quant import QuantParams
 
-def _int_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """x @ w.T exactly, whatever the magnitudes (int64 container values).
-
-    Every partial sum is bounded by max|x| * max_o sum_i |w[o, i]|, estimated in float64
-    (relative error far below the 1% margin). Below 2^52 a float64 BLAS product is exact;
-    below 2^62 int64 is; beyond that (e.g. 7-bit pow2 codes, w = 2^62) Python integers are.
-    """
-    xmax = float(np.abs(x).max(initial=0))
-    wsum = float(np.abs(w.astype(np.float64)).sum(axis=1).max(initial=0.0))
-    bound = xmax * wsum * 1.01
-    if bound < 2.0**52:
-        return np.rint(x.astype(np.float64) @ w.T.astype(np.float64)).astype(np.int64)
-    if bound < 2.0**62:
-        return x @ w.T
-    return x.astype(object) @ w.T.astype(object)
+def prepare(layer: WeightedLayer, in_q: QuantParams) -> PreparedWeight:
+    """The layer's weight ready for exact products with inputs of ``in_q``'s range."""
+    return PreparedWeight(layer.weight, in_q.qmax - in_q.qmin + 1)
 
 
-def check_accumulator(layer: WeightedLayer, acc: np.ndarray) -> np.ndarray:
+def _overflows(layer: WeightedLayer, acc: ExactSum) -> tuple[np.ndarray, dict[int, int]]:
+    """(int64 accumulators, {batch index: exact value of its first overflowing element})."""
+    lo, hi = -(1 << (layer.acc_bits - 1)), (1 << (layer.acc_bits - 1)) - 1
+    ok = acc.representable()
+    val = acc.values(ok)
+    bad = ~ok | (val < lo) | (val > hi)
+    found = {}
+    if bad.any():
+        flat = bad.reshape(bad.shape[0], -1)
+        for n in np.flatnonzero(flat.any(axis=1)):
+            where = np.unravel_index(n * flat.shape[1] + int(np.argmax(flat[n])), bad.shape)
+            found[int(n)] = acc.exact(where)
+    return val, found
+
+
+def _raise_overflow(layer: WeightedLayer, found: dict[int, int], first_sample: int) -> None:
+    if found:
+        samples = tuple(sorted(found))
+        n = samples[0]
+        raise SemanticsError(f"{layer.name}: accumulator value {found[n]} overflows acc_bits = "
+                             f"{layer.acc_bits} (sample {n + first_sample})", layer=layer.name,
+                             sample=n + first_sample, samples=tuple(i + first_sample for i in samples))
+
+
+def check_accumulator(layer: WeightedLayer, acc: ExactSum, first_sample: int = 0) -> np.ndarray:
     """The exact sum must fit acc_bits (docs/semantics.md section 6); returns it as int64.
 
-    ``acc`` has the batch on axis 0. An overflow raises SemanticsError naming the lowest
-    overflowing batch index (``err.sample``) and carrying all of them (``err.samples``).
+    ``acc`` has the batch on axis 0 (sample ``first_sample`` first). An overflow raises
+    SemanticsError naming the lowest overflowing batch index (``err.sample``) and carrying
+    all of them (``err.samples``).
     """
-    lo, hi = -(1 << (layer.acc_bits - 1)), (1 << (layer.acc_bits - 1)) - 1
-    if acc.size:
-        flat = acc.reshape(acc.shape[0], -1)
-        top, bottom = flat.max(axis=1), flat.min(axis=1)
-        bad = (top > hi) | (bottom < lo)
-        if bad.any():
-            samples = tuple(int(i) for i in np.flatnonzero(bad))
-            n = samples[0]
-            value = int(top[n]) if top[n] > hi else int(bottom[n])
-            raise SemanticsError(f"{layer.name}: accumulator value {value} overflows acc_bits = "
-                                 f"{layer.acc_bits} (sample {n})", layer=layer.name, sample=n,
-                                 samples=samples)
-    return acc.astype(np.int64)
+    val, found = _overflows(layer, acc)
+    _raise_overflow(layer, found, first_sample)
+    return val
 
 
-def accumulate_dense(layer: Dense, x: np.ndarray, in_q: QuantParams) -> np.ndarray:
-    w = layer.weight.dense_int()
-    acc = _int_matmul(x - in_q.zero_point, w)
-    if layer.bias_q is not None:
-        acc = acc + layer.bias_q.astype(np.int64)
-    return check_accumulator(layer, acc)
+def _bias(layer: WeightedLayer) -> np.ndarray | None:
+    return None if layer.bias_q is None else layer.bias_q.astype(np.int64)
 
 
-def dense(layer: Dense, x: np.ndarray, in_q: QuantParams) -> np.ndarray:
-    acc = accumulate_dense(layer, x, in_q)
+def accumulate_dense(layer: Dense, x: np.ndarray, in_q: QuantParams, pw: PreparedWeight | None = None,
+                     first_sample: int = 0) -> np.ndarray:
+    pw = pw or prepare(layer, in_q)
+    return check_accumulator(layer, pw.matmul(x - in_q.zero_point, _bias(layer)), first_sample)
+
+
+def dense(layer: Dense, x: np.ndarray, in_q: QuantParams, pw: PreparedWeight | None = None,
+          first_sample: int = 0) -> np.ndarray:
+    acc = accumulate_dense(layer, x, in_q, pw, first_sample)
     return to_output(rescale(acc, layer.requant, channel_axis=1), layer.quant)
 
 
-def accumulate_conv(layer: Conv2d, x: np.ndarray, in_q: QuantParams) -> np.ndarray:
+def accumulate_conv(layer: Conv2d, x: np.ndarray, in_q: QuantParams, pw: PreparedWeight | None = None,
+                    first_sample: int = 0) -> np.ndarray:
+    pw = pw or prepare(layer, in_q)
     # padding holds the real zero, i.e. (x - zero_point) == 0
     xz = pad_nchw(x - in_q.zero_point, layer.padding, 0)
-    cols = windows(xz, layer.kernel, layer.stride)  # (N, OH, OW, C, KH, KW)
-    n, oh, ow = cols.shape[:3]
-    w = layer.weight.dense_int().reshape(layer.out_channels, -1)
-    acc = _int_matmul(cols.reshape(n * oh * ow, -1), w)  # (N*OH*OW, O)
-    acc = acc.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2)
-    if layer.bias_q is not None:
-        acc = acc + layer.bias_q.astype(np.int64).reshape(1, -1, 1, 1)
-    return check_accumulator(layer, acc)
+    n = x.shape[0]
+    _, oh, ow = layer.out_shape([x.shape[1:]])
+    acc = np.empty((n, layer.out_channels, oh, ow), np.int64)
+    bias = _bias(layer)
+    found: dict[int, int] = {}
+    for p0, p1, cols in im2col_blocks(xz, layer.kernel, layer.stride):
+        s = pw.matmul(cols, bias)  # (N * rows * OW, O)
+        shape = (n, p1 - p0, ow, -1)
+        part = ExactSum(s.top.reshape(shape), s.low if isinstance(s.low, int) else s.low.reshape(shape), s.shift)
+        val, bad = _overflows(layer, part)
+        acc[:, :, p0:p1] = val.transpose(0, 3, 1, 2)
+        for k, v in bad.items():  # the first block (lowest rows) of a sample names its value
+            found.setdefault(k, v)
+    _raise_overflow(layer, found, first_sample)
+    return acc
 
 
-def conv2d(layer: Conv2d, x: np.ndarray, in_q: QuantParams) -> np.ndarray:
-    acc = accumulate_conv(layer, x, in_q)
+def conv2d(layer: Conv2d, x: np.ndarray, in_q: QuantParams, pw: PreparedWeight | None = None,
+           first_sample: int = 0) -> np.ndarray:
+    acc = accumulate_conv(layer, x, in_q, pw, first_sample)
     return to_output(rescale(acc, layer.requant, channel_axis=1), layer.quant)
 
 

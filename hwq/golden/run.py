@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from hwq.errors import HwqError, SemanticsError
@@ -11,6 +13,8 @@ from hwq.golden.fixedpoint import round_half_away
 from hwq.ir.layers import Add, AvgPool, Conv2d, Dense, Flatten, Input, MaxPool, ReLU, Softmax
 from hwq.ir.model import Model
 from hwq.ir.quant import QuantParams
+
+CHUNK_ELEMENTS = 1 << 22  # largest activation of one chunk, in elements (one batch chunk)
 
 
 def quantize(x: np.ndarray, q: QuantParams) -> np.ndarray:
@@ -79,16 +83,21 @@ def run_int(model: Model, x, keep_all: bool = False) -> dict[str, np.ndarray]:
             vals[name] = quantize(arr, inp.quant)
         else:
             raise HwqError(f"input: dtype {arr.dtype} is neither integer nor float")
-    _same_batch(vals)
+    prepared: dict = {}
+    return _in_chunks(model, vals, keep_all, lambda chunk, first: _int_chunk(model, chunk, prepared, first))
+
+
+def _int_chunk(model: Model, vals: dict[str, np.ndarray], prepared: dict, first: int) -> dict[str, np.ndarray]:
     for layer in model.topo_order():
         if isinstance(layer, Input):
             continue
         src = [vals[i] for i in layer.inputs]
         qin = [model.layers[i].quant for i in layer.inputs]
-        if isinstance(layer, Dense):
-            y = ik.dense(layer, src[0], qin[0])
-        elif isinstance(layer, Conv2d):
-            y = ik.conv2d(layer, src[0], qin[0])
+        if isinstance(layer, (Dense, Conv2d)):
+            if layer.name not in prepared:  # once per run, shared by every chunk
+                prepared[layer.name] = ik.prepare(layer, qin[0])
+            kernel = ik.dense if isinstance(layer, Dense) else ik.conv2d
+            y = kernel(layer, src[0], qin[0], prepared[layer.name], first)
         elif isinstance(layer, ReLU):
             y = ik.relu(src[0], layer.quant)
         elif isinstance(layer, MaxPool):  # a max needs no rounding: one kernel for both runs
@@ -104,7 +113,28 @@ def run_int(model: Model, x, keep_all: bool = False) -> dict[str, np.ndarray]:
         else:  # pragma: no cover - validate() rejects unknown kinds
             raise HwqError(f"{layer.name}: kind {layer.KIND} has no integer kernel")
         vals[layer.name] = y
-    return vals if keep_all else {o: vals[o] for o in model.outputs}
+    return vals
+
+
+def _in_chunks(model: Model, inputs: dict[str, np.ndarray], keep_all: bool, run_chunk) -> dict[str, np.ndarray]:
+    """Run ``run_chunk(chunk_inputs, first_index)`` over batch chunks and concatenate.
+
+    Samples are independent (docs/semantics.md section 1), so chunking never changes a
+    value; it bounds the working memory (activations of every layer of one chunk) by
+    CHUNK_ELEMENTS instead of letting it grow with the batch.
+    """
+    n = _same_batch(inputs)
+    per_sample = max((math.prod(s) for s in model.shapes().values()), default=1)
+    step = max(1, CHUNK_ELEMENTS // max(1, per_sample))
+    keep = None if keep_all else set(model.outputs)
+    parts: dict[str, list[np.ndarray]] = {}
+    for first in range(0, n, step):
+        out = run_chunk({k: v[first:first + step] for k, v in inputs.items()}, first)
+        for k, v in out.items():
+            if keep is None or k in keep:
+                parts.setdefault(k, []).append(v)
+    names = list(parts) if keep_all else list(model.outputs)
+    return {k: parts[k][0] if len(parts[k]) == 1 else np.concatenate(parts[k]) for k in names}
 
 
 def overflowing_samples(model: Model, x) -> np.ndarray:
@@ -139,7 +169,10 @@ def run_float(model: Model, x, keep_all: bool = False) -> dict[str, np.ndarray]:
         if not np.isfinite(arr).all():
             raise HwqError("input: contains NaN or Inf")
         vals[name] = arr
-    _same_batch(vals)
+    return _in_chunks(model, vals, keep_all, lambda chunk, first: _float_chunk(model, chunk))
+
+
+def _float_chunk(model: Model, vals: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     for layer in model.topo_order():
         if isinstance(layer, Input):
             continue
@@ -163,7 +196,7 @@ def run_float(model: Model, x, keep_all: bool = False) -> dict[str, np.ndarray]:
         else:  # pragma: no cover
             raise HwqError(f"{layer.name}: kind {layer.KIND} has no float kernel")
         vals[layer.name] = y
-    return vals if keep_all else {o: vals[o] for o in model.outputs}
+    return vals
 
 
 def output_as_float(model: Model, name: str, y: np.ndarray) -> np.ndarray:

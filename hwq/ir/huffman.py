@@ -88,7 +88,11 @@ def huffman_bits(symbols) -> int:
     arr = np.asarray(symbols).ravel()
     if arr.size == 0:
         return 0
-    if arr.dtype.kind in "iu":
+    if arr.dtype.kind == "u" and arr.dtype.itemsize <= 2:
+        # 8/16-bit codes (indices, rel): a histogram by table, no int64 copy
+        counts = np.bincount(arr.view(np.uint8) if arr.dtype.itemsize == 1 else arr, minlength=1)
+        counts = counts[counts > 0]
+    elif arr.dtype.kind in "iu":
         # bincount is ~10x faster than np.unique on small unsigned codes (uint8 indices)
         a = arr.astype(np.int64)
         counts = np.bincount(a - a.min())

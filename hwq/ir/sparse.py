@@ -18,6 +18,7 @@ from hwq.errors import IRError
 
 SPARSE_FORMATS = ("csr", "csc")
 MAX_INDEX_BITS = 16
+BLOCK_ENTRIES = 1 << 19  # stored entries handled at once by blocks()
 
 
 @dataclass
@@ -64,18 +65,42 @@ class SparseIndex:
                 raise IRError(f"{where}.rel: {'column' if self.format == 'csc' else 'row'} {j} "
                               f"runs past the matrix edge ({n_minor})")
 
-    def _minor_positions(self) -> np.ndarray:
-        """Absolute position of every stored entry inside its column (CSC) or row (CSR)."""
-        csum = np.cumsum(self.rel.astype(np.int64) + 1)
-        major = np.repeat(np.arange(self.ptr.shape[0] - 1), np.diff(self.ptr))
-        start = self.ptr[:-1].astype(np.int64)[major]
-        before = np.where(start > 0, csum[np.maximum(start - 1, 0)], 0)
-        return csum - before - 1
+    def blocks(self, max_entries: int = BLOCK_ENTRIES):
+        """Yield ``(lo, hi, major, minor)`` for consecutive runs of whole rows (CSR) or
+        columns (CSC): stored entries ``lo:hi`` and, per entry, its major index and its
+        position inside that row/column (int64). A run holds at most ``max_entries``
+        entries unless a single row/column is longer; memory stays ~40 B per run entry.
+        """
+        ptr = self.ptr.astype(np.int64)
+        n_major = ptr.shape[0] - 1
+        j = 0
+        while j < n_major:
+            lo = int(ptr[j])
+            j2 = int(np.searchsorted(ptr, lo + max_entries, side="right")) - 1
+            j2 = min(max(j2, j + 1), n_major)
+            hi = int(ptr[j2])
+            counts = np.diff(ptr[j:j2 + 1])
+            major = np.repeat(np.arange(j, j2, dtype=np.int64), counts)
+            prefix = np.zeros(hi - lo + 1, np.int64)
+            np.cumsum(self.rel[lo:hi].astype(np.int64) + 1, out=prefix[1:])
+            minor = prefix[1:] - np.repeat(prefix[ptr[j:j2] - lo], counts) - 1
+            yield lo, hi, major, minor
+            j = j2
+
+    def minor_indices(self) -> np.ndarray:
+        """Position of every stored entry inside its row/column (int32): scipy's ``indices``."""
+        out = np.empty(self.stored, np.int32)
+        for lo, hi, _, minor in self.blocks():
+            out[lo:hi] = minor
+        return out
 
     def coordinates(self) -> tuple[np.ndarray, np.ndarray]:
         """(row, col) of every stored entry, in storage order."""
-        minor = self._minor_positions()
-        major = np.repeat(np.arange(self.ptr.shape[0] - 1), np.diff(self.ptr))
+        parts = list(self.blocks())
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        major = np.concatenate([p[2] for p in parts])
+        minor = np.concatenate([p[3] for p in parts])
         return (minor, major) if self.format == "csc" else (major, minor)
 
 

@@ -61,6 +61,10 @@ class Values:
 
     def int_values(self) -> np.ndarray:
         """Integer value of every element (int64, 1-D)."""
+        return self.decode(self.code_array())
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """Integer values (int64) of some of this codec's stored codes, e.g. a slice."""
         raise NotImplementedError
 
     def channel_scale(self) -> np.ndarray:
@@ -129,8 +133,8 @@ class Int8Values(Values):
     TENSORS: ClassVar[dict] = {"q": ("int8",), "scale": ("float32",)}
     code_tensor: ClassVar[str] = "q"
 
-    def int_values(self) -> np.ndarray:
-        return self.q.astype(np.int64)
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        return codes.astype(np.int64)
 
     def payload_bits(self) -> int:
         return 8
@@ -160,8 +164,8 @@ class CodebookValues(Values):
     ATTRS: ClassVar[tuple] = ("bits", "value_bits")
     code_tensor: ClassVar[str] = "indices"
 
-    def int_values(self) -> np.ndarray:
-        return self.codebook.astype(np.int64)[self.indices.astype(np.int64)]
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        return self.codebook.astype(np.int64)[codes]
 
     def payload_bits(self) -> int:
         return self.bits
@@ -211,8 +215,8 @@ class Pow2Values(Values):
     def max_shift(self) -> int:
         return (1 << (self.bits - 1)) - 2
 
-    def int_values(self) -> np.ndarray:
-        c = self.codes.astype(np.int64)
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        c = codes.astype(np.int64)
         k = c & ((1 << (self.bits - 1)) - 1)
         mag = np.where(k > 0, np.left_shift(1, np.maximum(k - 1, 0)), 0)
         return np.where((c >> (self.bits - 1)) & 1, -mag, mag)
@@ -251,9 +255,9 @@ class TernaryValues(Values):
                                "scale": ("float32",)}
     code_tensor: ClassVar[str] = "codes"
 
-    def int_values(self) -> np.ndarray:
+    def decode(self, codes: np.ndarray) -> np.ndarray:
         pos, neg = (int(v) for v in self.magnitudes)
-        c = self.codes.astype(np.int64)
+        c = codes.astype(np.int64)
         return np.where(c > 0, pos, np.where(c < 0, -neg, 0))
 
     def payload_bits(self) -> int:
