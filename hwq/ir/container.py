@@ -130,8 +130,8 @@ def _read_bounded(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> bytes
 def _read_npy(zf, info, name: str, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
     want = math.prod(shape) * np.dtype(dtype).itemsize
     if not want <= info.file_size <= want + MAX_NPY_HEADER:  # checked before inflating anything
-        raise IRError(f"{name}: zip entry holds {info.file_size} bytes, the declared "
-                      f"{dtype}{list(shape)} needs {want} plus a header")
+        raise IRError(f"{name}: holds {info.file_size} bytes in its zip entry (checked before "
+                      f"inflating), the declared {dtype}{list(shape)} needs {want} plus a header")
     try:
         with zf.open(info) as f:
             head = io.BytesIO(f.read(MAX_NPY_HEADER))
