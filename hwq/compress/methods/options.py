@@ -55,6 +55,8 @@ _OPTIONS = [
                  help="slq/eslq/sqs: weight bits b (SLQ: 2^(b-1)+1 levels incl. zero; per layer too)."),
     click.option("--partition", default=None,
                  help="slq/eslq: clusters quantized per step, e.g. 2,2,1 (default: the paper's for b)."),
+    click.option("--order", type=click.Choice(["loss", "magnitude"]), default="loss", show_default=True,
+                 help="slq/eslq: quantize clusters by loss-based partition (eq. 1) or INQ's magnitude order."),
     click.option("--beta", type=float, default=None, help="eslq: pull of the t-centroids (eq. 6)."),
     click.option("--t-centroids", type=click.Choice(["pow2", "sci"]), default="pow2", show_default=True,
                  help="eslq: power-of-two or two-significant-figure target centroids."),
@@ -73,7 +75,7 @@ _OPTIONS = [
     click.option("--prune-steps", type=int, default=1, show_default=True,
                  help="deep-compression: reach the pruning rate in this many prune/retrain rounds."),
 ]
-OWN = ("method", "pq_dim", "pq_k", "ec", "ec_samples", "ec_sweeps", "wbits", "partition", "beta",
+OWN = ("method", "pq_dim", "pq_k", "ec", "ec_samples", "ec_sweeps", "wbits", "partition", "order", "beta",
        "t_centroids", "score_samples", "qp", "transform", "only", "bitstream", "target_ratio",
        "max_accuracy_drop", "prune_steps")
 
@@ -95,6 +97,7 @@ class MethodParams:
     ec_sweeps: int = 8
     wbits: object = None
     partition: str | None = None
+    order: str = "loss"
     beta: float | None = None
     t_centroids: str = "pow2"
     score_samples: int = 500
@@ -130,6 +133,8 @@ class MethodParams:
             raise HwqError(f"--pq-k {self.pq_k}: K must be in [1, 65536]")
         if self.pq_dim is not None and not all(d == "float" or d >= 1 for d in values(self.pq_dim)):
             raise HwqError(f"--pq-dim {self.pq_dim}: dimensions must be >= 1 (or 'float')")
+        if self.share_bits is not None and not all(1 <= b <= 8 for b in values(self.share_bits)):
+            raise HwqError(f"--share-bits {self.share_bits}: bits must be in [1, 8]")
         if self.prune is not None and not all(0 <= r < 1 for r in values(self.prune)):
             raise HwqError(f"--prune {self.prune}: rates must be in [0, 1)")
         if self.qp is not None and not all(q > 0 for q in values(self.qp)):
@@ -168,6 +173,12 @@ def split_method_options(opts: dict) -> MethodParams | None:
     for key, flag in SCHEMES.items():
         if opts.get(key) not in (None, False):
             raise HwqError(f"--method {method} chooses its own values: drop {flag}")
-    p = MethodParams(**own, **{k: opts[k] for k in SHARED if k in opts})
+    shared = {k: opts[k] for k in SHARED if k in opts}
+    from hwq.compress.pipeline import parse_per_layer
+
+    for key, cast in (("prune", float), ("share_bits", int)):
+        if isinstance(shared.get(key), str):
+            shared[key] = parse_per_layer(f"--{key.replace('_', '-')}", shared[key], cast)
+    p = MethodParams(**own, **shared)
     p.check()
     return p
