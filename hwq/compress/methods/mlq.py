@@ -28,7 +28,7 @@ import numpy as np
 from hwq.compress.encode import encode_weight
 from hwq.compress.methods.result import MethodResult
 from hwq.compress.methods.scores import LossProbe
-from hwq.compress.methods.slq import WEIGHT_DECAY, lloyd
+from hwq.compress.methods.slq import lloyd, masked_retrain
 from hwq.errors import HwqError
 from hwq.ir.rewrite import with_float_weights, with_weights
 
@@ -62,21 +62,6 @@ def _groups(p, n: int) -> list[int]:
     if any(s < 1 for s in sizes) or sum(sizes) != n:
         raise HwqError(f"--partition {p.partition}: sizes must be >= 1 and add up to the {n} layers")
     return sizes
-
-
-def _retrain(model, weights, biases, data, free, p, log):
-    from hwq.train.params import FreeWeight
-    from hwq.train.sgd import train
-
-    if not p.retrain_epochs:
-        return
-    params = {n: FreeWeight(w, trainable=free[n]) for n, w in weights.items()}
-    res = train(with_float_weights(model, weights, biases), data.x_train, data.y_train,
-                epochs=p.retrain_epochs, lr=p.lr, weight_decay=WEIGHT_DECAY, seed=p.seed,
-                params=params, log=log)
-    for n, prm in res.params.items():
-        weights[n] = np.asarray(prm.value(), np.float64).copy()
-    biases.update({n: b.copy() for n, b in res.biases.items()})
 
 
 def _mlq(model, data, p, log, names, weights, biases):
@@ -118,7 +103,7 @@ def _mlq(model, data, p, log, names, weights, biases):
                 remaining.remove(n)
             order.append({"phase": phase, "layers": chosen, "eq": {n: float(v) for n, v in eq.items()}})
             if any(not frozen[n].all() for n in all_names):
-                _retrain(model, weights, biases, data, {n: ~frozen[n] for n in all_names}, p, log)
+                masked_retrain(model, weights, biases, data, {n: ~frozen[n] for n in all_names}, p, log)
     return levels, order
 
 

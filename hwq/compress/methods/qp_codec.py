@@ -209,7 +209,8 @@ def compress(model, data, p, log=None) -> MethodResult:
                   f"({32 * tot_w / tot_bits:.1f}x); network {net_bits / all_w:.3f} BPW "
                   f"({32 * all_w / net_bits:.1f}x, float layers at 32)")
     prov = {"transform": p.transform, "step_unit": STEP_UNIT, "retrain_epochs": p.retrain_epochs,
-            "layers": {n: {k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()}
+            "layers": {n: {k: (None if isinstance(v, float) and not math.isfinite(v)  # a lossless layer's PSNR
+                               else round(v, 6) if isinstance(v, float) else v) for k, v in r.items()}
                        for n, r in rows.items()},
             "bitstream_bits": tot_bits, "network_bpw": round(net_bits / all_w, 6)}
     return MethodResult(out, report, prov)

@@ -105,10 +105,14 @@ def lloyd(x: np.ndarray, init: np.ndarray, pin_zero: bool, targets: dict[int, fl
     return c, labels, where
 
 
-def _train(model, weights, biases, data, free, p, log):
+def masked_retrain(model, weights, biases, data, free, p, log) -> None:
+    """Eqs. 3-5: retrain only the weights where ``free`` (SGD, momentum 0.9, weight decay 5e-4;
+    a fresh ``train`` call, so the learning rate is reset); ``weights``/``biases`` updated in place."""
     from hwq.train.params import FreeWeight
     from hwq.train.sgd import train
 
+    if not p.retrain_epochs or data is None:
+        return
     params = {n: FreeWeight(w, trainable=free[n]) for n, w in weights.items()}
     res = train(with_float_weights(model, weights, biases), data.x_train, data.y_train,
                 epochs=p.retrain_epochs, lr=p.lr, weight_decay=WEIGHT_DECAY, seed=p.seed,
@@ -194,8 +198,8 @@ def compress(model, data, p, log=None) -> MethodResult:
             fixed[n] += [float(c[j]) for j in chosen]
             step_rec[n]["chosen"] = sorted(float(c[j]) for j in chosen)
         history.append(step_rec)
-        if step < len(sizes) - 1 and p.retrain_epochs and data is not None:
-            _train(model, weights, biases, data, {n: ~frozen[n] for n in names}, p, log)
+        if step < len(sizes) - 1:
+            masked_retrain(model, weights, biases, data, {n: ~frozen[n] for n in names}, p, log)
     encoded, report = {}, [f"{'layer':8}{'bits':>5}{'levels':>7}  centroids"]
     for n in names:
         cent = np.array(sorted(set(fixed[n])))
