@@ -107,6 +107,7 @@ def run(quick: bool = False) -> list[Row]:
         base = measure(["-c", f"from hwq import ir; ir.load({str(path)!r})"])
         info = measure(["info", str(path)])
         run_ = measure(["run", str(path), "--input", str(tmp / "x.npy"), "-o", str(tmp / "y.npy")])
+        run_f = measure(["run", str(path), "--mode", "float", "--input", str(tmp / "x.npy"), "-o", str(tmp / "f.npy")])
         got = load_npy(tmp / "y.npy")
         out.append(Row(case, "run == bincount reference", check(np.array_equal(got, want), f"{case}: hwq run differs"), ""))
         out += [Row(case, "file size", os.path.getsize(path) / 1e6, f"MB ({nnz:,} non-zeros, {stored:,} stored)"),
@@ -115,5 +116,7 @@ def run(quick: bool = False) -> list[Row]:
                 Row(case, "hwq info: time", info[0], "s"),
                 Row(case, "hwq info: peak RSS", info[1] / 1e6, "MB"),
                 Row(case, f"hwq run (batch {batch}): time", run_[0], "s"),
-                Row(case, f"hwq run (batch {batch}): peak RSS", run_[1] / 1e6, "MB")]
+                Row(case, f"hwq run (batch {batch}): peak RSS", run_[1] / 1e6, "MB"),
+                Row(case, "hwq run --mode float: time", run_f[0], "s"),
+                Row(case, "hwq run --mode float: peak RSS", run_f[1] / 1e6, "MB")]
     return out

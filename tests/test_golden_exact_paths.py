@@ -178,3 +178,19 @@ def test_acc_bits_needed_is_exact(encoding, bits, signed):
     assert got == brute_force_bits(m.layers["fc1"], m.layers["input"].quant)
     if (encoding, bits) == ("pow2", 7):
         assert got > 64  # int64 arithmetic would have wrapped
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_float_run_of_a_sparse_float32_weight_stays_sparse(fmt, monkeypatch):
+    rng = np.random.default_rng(2)
+    w8 = random_weight(rng, (20, 30), "int8", 0.3, 4, fmt, 3)
+    w = ir.Weight((20, 30), ir.Float32Values((w8.values.q * np.float32(0.01)).astype(np.float32)), w8.sparse)
+    m = ir.Model("f", {"x": ir.Input("x", [], shape=(30,)),
+                       "fc": ir.Dense("fc", ["x"], in_features=30, out_features=20, weight=w,
+                                      bias=rng.normal(size=20).astype(np.float32))}, ["fc"])
+    ir.validate(m)
+    x = rng.normal(size=(5, 30))
+    want = x @ w.dense_float().T + m.layers["fc"].bias
+    monkeypatch.setattr("hwq.golden.int_matmul.DENSE_LIMIT", 0)
+    monkeypatch.setattr(ir.Weight, "dense_float", lambda self: pytest.fail("densified"))
+    np.testing.assert_allclose(golden.run_float(m, x)["fc"], want, rtol=1e-12, atol=1e-12)

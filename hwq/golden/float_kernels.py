@@ -3,13 +3,34 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse
 
+from hwq.golden import int_matmul
 from hwq.golden.windows import im2col_blocks, pad_nchw, windows
 from hwq.ir.layers import Conv2d, Dense, Pool
+from hwq.ir.values import Float32Values
+from hwq.ir.weight import Weight
+
+
+def _sparse_real(weight: Weight):
+    """The real weight as a scipy CSR/CSC matrix over the stored entries (never dense)."""
+    sp, o = weight.sparse, weight.channels
+    idx = sp.minor_indices()
+    if isinstance(weight.values, Float32Values):
+        vals = weight.values.float_values()
+    else:
+        rows = idx if sp.format == "csc" else np.repeat(np.arange(o), np.diff(sp.ptr))
+        vals = weight.values.int_values().astype(np.float64) * weight.scale_vector()[rows]
+    cls = scipy.sparse.csc_matrix if sp.format == "csc" else scipy.sparse.csr_matrix
+    return cls((vals, idx, sp.ptr), shape=weight.matrix_shape)
 
 
 def dense(layer: Dense, x: np.ndarray) -> np.ndarray:
-    y = x @ layer.weight.dense_float().T
+    w = layer.weight
+    if w.sparse is not None and w.size > int_matmul.DENSE_LIMIT:  # large sparse: stay sparse
+        y = np.asarray(_sparse_real(w) @ x.T).T
+    else:
+        y = x @ w.dense_float().T
     return y + layer.bias if layer.bias is not None else y
 
 

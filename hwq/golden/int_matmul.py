@@ -54,6 +54,12 @@ class ExactSum:
         return (int(self.top[index]) << self.shift) + low
 
 
+def _slices(rows: np.ndarray, vals: np.ndarray, step: int = 1 << 19):
+    """(rows, values) in bounded slices: the row sums' temporaries stay small."""
+    for lo in range(0, vals.shape[0], step):
+        yield rows[lo:lo + step], vals[lo:lo + step]
+
+
 class PreparedWeight:
     """A layer's integer weight matrix ``(O, I)`` ready for exact products with inputs
     whose magnitudes stay below ``d_limit`` (``max |x - zx| + 1``)."""
@@ -68,14 +74,18 @@ class PreparedWeight:
             self._fmt = sp.format
             self._ptr, self._idx = sp.ptr, sp.minor_indices()
             vals = weight.values.int_values()
-            rows = self._idx if sp.format == "csc" else np.repeat(np.arange(o), np.diff(sp.ptr))
-            pos, neg = weight.row_sums([(rows, vals)])  # one pass over the entries, no re-decoding
+            rows = self._idx if sp.format == "csc" else np.repeat(np.arange(o, dtype=np.int32), np.diff(sp.ptr))
         else:
             vals = weight.dense_int().reshape(o, i)
-            pos, neg = weight.row_sums([(np.repeat(np.arange(o), i), vals.reshape(-1))])
+            rows = np.repeat(np.arange(o, dtype=np.int32), i)
         self._vals = vals
-        row_max = max((int(p) + int(n) for p, n in zip(pos, neg)), default=0)
         wmax = int(np.abs(vals).max(initial=0))
+        if (d_limit - 1) * wmax * i < 1 << EXACT_FLOAT_BITS:
+            row_max = wmax * i  # a cheap bound suffices (int8, codebook...): no row-sum pass
+        else:  # exact row sums, from the positions and values already at hand
+            pos, neg = weight.row_sums(_slices(rows, vals.reshape(-1)))
+            row_max = max((int(p) + int(n) for p, n in zip(pos, neg)), default=0)
+        del rows
         if (d_limit - 1) * row_max < 1 << EXACT_FLOAT_BITS:
             self.limb_bits, self.limbs = None, 1  # one float64 product is exact
         else:
