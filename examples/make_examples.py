@@ -31,7 +31,9 @@ VARIANTS = {
                                                  act_bits=8, data="digits")),
     "mlp_pow2": ("mlp", CompressOptions(prune=0.8, pow2_bits=5, retrain_epochs=8, lr=0.02,
                                         act_bits=8, pow2_act=True, data="digits")),
-    "mlp_pq": ("mlp", CompressOptions(pq=(4, 32), retrain_epochs=8, lr=0.02, act_bits=8, data="digits")),
+    # Q-CNN fixes the sub-vector dimension per layer: 4 subspaces of 64/4, 300/4 and 100/4 inputs
+    "mlp_pq": ("mlp", CompressOptions(scheme="fc1=pq:16:32,fc2=pq:75:32,fc3=pq:25:32", retrain_epochs=8,
+                                      lr=0.02, act_bits=8, data="digits")),
     "lenet_int8": ("lenet", CompressOptions(int8=True, act_bits=8, data="digits")),
     "lenet_pruned_shared": ("lenet", CompressOptions(prune=0.7, share_bits=5, retrain_epochs=8, lr=0.02,
                                                      act_bits=8, data="digits")),

@@ -127,8 +127,11 @@ def run(model: str, input_path: str, output: str | None, mode: str | None, as_js
 @click.option("--prune", type=str, default=None,
               help="Fraction of weights to remove in each layer (0..1), or per layer: fc1=0.9,fc3=0.7,*=0.8.")
 @click.option("--prune-quality", type=float, default=None, help="Prune |w| <= quality x std(w) instead (Han et al. 2015).")
+@click.option("--scheme", type=str, default=None,
+              help="Value scheme per layer: float, int8, ternary, codebook:B, pow2:B, pq:DIM:K, e.g. "
+                   "fc1=pq:4:32,fc3=float,conv*=codebook:8,*=codebook:5 (the flags below set *=).")
 @click.option("--share-bits", type=str, default=None,
-              help="k-means weight sharing with 2^B values, or per layer: conv1=8,*=5.")
+              help="k-means weight sharing with 2^B values (= --scheme *=codebook:B), or per layer: conv1=8,*=5.")
 @click.option("--init", type=click.Choice(["linear", "density", "forgy"]), default="linear",
               help="k-means centroid initialisation.")
 @click.option("--pow2", "pow2_bits", type=click.IntRange(2, 7), default=None, metavar="[BITS]",
@@ -136,17 +139,27 @@ def run(model: str, input_path: str, output: str | None, mode: str | None, as_js
                    "word only when it is an integer.")
 @click.option("--ternary", is_flag=True, help="Ternary weights {-s_n, 0, +s_p}.")
 @click.option("--int8", "int8", is_flag=True, help="Symmetric per-channel int8 weights.")
-@click.option("--pq", "pq", type=str, default=None, help="Product quantization M:K (e.g. 4:32).")
+@click.option("--pq", "pq", type=str, default=None,
+              help="Q-CNN product quantization DIM:K: sub-vectors of DIM inputs (DIM must divide every "
+                   "layer's inputs; per layer: --scheme fc1=pq:4:32), K sub-codewords.")
 @click.option("--sparse", type=click.Choice(["auto", "csc", "csr", "none"]), default="auto",
-              help="Sparse layout for pruned layers (auto: CSC when pruned).")
-@click.option("--index-bits", type=int, default=None, help="Relative index bits (default 4 fc, 5 conv).")
+              help="Sparse layout for pruned layers (auto: CSC when pruned and smaller than dense).")
+@click.option("--index-bits", type=str, default=None,
+              help="Relative index bits of the sparse layout (default 4 fc, 5 conv), or per layer: conv*=5,*=4.")
+@click.option("--value-bits", type=str, default=None,
+              help="Codebook / PQ codeword width in bits (default 16), or per layer: fc1=32,*=16.")
 @click.option("--retrain-epochs", type=int, default=0, help="Retrain after pruning/sharing (needs --data).")
 @click.option("--lr", type=float, default=0.01, show_default=True)
 @click.option("--act-bits", type=int, default=None, help="Quantize activations to this width (needs --data).")
 @click.option("--pow2-act", is_flag=True, help="Power-of-two activation scales (shift requantization).")
 @click.option("--data", type=str, default=None,
               help="Data for retraining, calibration and accuracy: 'digits' or an .npz with "
-                   "x_train, y_train, x_test, y_test.")
+                   "x_train, y_train, x_test, y_test (labels optional: without them, the output error "
+                   "against the float model is reported).")
+@click.option("--calib", type=click.Path(dir_okay=False), default=None,
+              help="Unlabeled calibration samples (.npy, [N, ...]) for --act-bits, instead of --data's.")
+@click.option("--calib-samples", type=click.IntRange(min=1), default=512, show_default=True,
+              help="At most this many calibration samples, spread evenly over the set.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @method_options
 @guarded
@@ -158,7 +171,7 @@ def compress(model: str, output: str, **opts) -> None:
     from hwq.ir.atomic import check_output, refuse_inputs
 
     check_output(output)  # before any work, for --method too
-    refuse_inputs(output, [model, opts.get("data") if opts.get("data") != "digits" else None])
+    refuse_inputs(output, [model, opts.get("data") if opts.get("data") != "digits" else None, opts.get("calib")])
     err = is_stdout(output)
     method = split_method_options(opts)  # --method NAME: a complete seed method (docs/methods/)
     if method is not None:

@@ -399,7 +399,7 @@ def test_compress_value_schemes(tmp_path, args, encoding):
             assert v.scale.shape == (layer.weight.channels,)  # per channel
         else:
             m_sub, k, d = v.codebook.shape
-            assert m_sub == 4 and k <= 16 and m_sub * d == layer.weight.shape[1]
+            assert d == 4 and k <= 16 and m_sub * d == layer.weight.shape[1]  # --pq DIM:K (Q-CNN's C's)
 
 
 def test_compress_takes_onnx_input(tmp_path):
@@ -464,11 +464,18 @@ def test_compress_with_a_users_npz_data_set(tmp_path):
     args = ["--prune", "0.5", "--int8", "--act-bits", "8"]
     assert invoke("compress", FLOAT_MLP, "-o", tmp_path / "a.ir", *args, "--data", tmp_path / "d.npz").exit_code == 0
     assert invoke("compress", FLOAT_MLP, "-o", tmp_path / "b.ir", *args, "--data", "digits").exit_code == 0
-    assert (tmp_path / "a.ir").read_bytes() == (tmp_path / "b.ir").read_bytes()
+    a, b = ir.load(tmp_path / "a.ir"), ir.load(tmp_path / "b.ir")
+    # the provenance names the data it came from; everything else is byte-identical
+    assert (a.provenance["compress"]["data"], b.provenance["compress"]["data"]) == (str(tmp_path / "d.npz"), "digits")
+    b.provenance = a.provenance
+    ir.save(b, tmp_path / "b2.ir")
+    assert (tmp_path / "a.ir").read_bytes() == (tmp_path / "b2.ir").read_bytes()
 
 
 @pytest.mark.parametrize("arrays,expect", [
-    ({"x_train": np.zeros((4, 64))}, "missing array 'y_train'"),
+    ({"x_train": np.zeros((4, 64))}, "missing array 'x_test'"),  # labels are optional, x_test is not
+    ({"x_train": np.zeros((4, 64)), "x_test": np.zeros((2, 64)), "y_train": np.zeros(4, int)},
+     "has y_train but no y_test"),
     ({"x_train": np.zeros((4, 63)), "y_train": np.zeros(4, int), "x_test": np.zeros((2, 63)),
       "y_test": np.zeros(2, int)}, "does not take 63 values"),
     ({"x_train": np.full((4, 64), np.nan), "y_train": np.zeros(4, int), "x_test": np.zeros((2, 64)),

@@ -167,8 +167,9 @@ def test_compression_rate_matches_the_hand_formula(model, prune, bits, index_bit
 
 def test_provenance_records_the_steps(model, data):
     out = compress_model(model, CompressOptions(prune=0.5, share_bits=4, act_bits=8, data="digits"), data)
-    steps = out.provenance["compress"]
-    assert any("prune" in s for s in steps) and "codebook" in steps and any("act_bits" in s for s in steps)
+    steps = out.provenance["compress"]["phases"]
+    assert any(s.startswith("prune") for s in steps) and any(s.startswith("quantize codebook:4") for s in steps)
+    assert any(s.startswith("calibrate 8-bit") for s in steps) and out.provenance["compress"]["act_bits"] == 8
     assert out.provenance["source"] == model.provenance["source"]
 
 
@@ -192,9 +193,9 @@ def test_fully_pruned_layers_still_encode_with_sharing(model):
 
 def test_provenance_lists_retraining_only_when_it_ran(model, data):
     one_shot = compress_model(model, CompressOptions(int8=True, retrain_epochs=1, data="digits"), data)
-    assert not any(s.startswith("retrain") for s in one_shot.provenance["compress"])
+    assert not any(s.startswith("retrain") for s in one_shot.provenance["compress"]["phases"])
     pruned = compress_model(model, CompressOptions(prune=0.5, int8=True, retrain_epochs=1, data="digits"), data)
-    assert "retrain 1" in pruned.provenance["compress"]
+    assert "retrain 1 epochs after pruning" in pruned.provenance["compress"]["phases"]
 
 
 def test_per_layer_prune_rates(model):
