@@ -34,17 +34,19 @@ def is_stdout(path) -> bool:
 
 
 def _load(path: str):
-    from hwq import ir
+    """An .ir file, or an .onnx imported on the fly (info and run take either)."""
+    from hwq.compress.pipeline import load_any
 
-    return ir.load(path)
+    return load_any(path)
 
 
 # --------------------------------------------------------------------------- import
 @main.command("import")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="IR file to write.")
+@click.option("--name", default=None, help="Model name (default: the ONNX graph name; torch exports say main_graph).")
 @guarded
-def import_cmd(model: str, output: str) -> None:
+def import_cmd(model: str, output: str, name: str | None) -> None:
     """Convert an ONNX model to an hwq IR file (float weights)."""
     from hwq import ir
     from hwq.frontends.onnx_import import import_onnx
@@ -55,7 +57,7 @@ def import_cmd(model: str, output: str) -> None:
         raise HwqError(f"{model}: no such file")
     check_output(output)
     refuse_inputs(output, [model])
-    m = import_onnx(model)
+    m = import_onnx(model, name=name)
     ir.save(m, output)
     click.echo(f"wrote {output}: {len(m.layers)} layers", err=is_stdout(output))
 
@@ -64,21 +66,28 @@ def import_cmd(model: str, output: str) -> None:
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print one CSV row per layer (storage in bits).")
 @guarded
-def info(model: str, as_json: bool) -> None:
+def info(model: str, as_json: bool, as_csv: bool) -> None:
     """Per-layer table: kind, shape, encoding, density, bits per weight, storage."""
+    if as_json and as_csv:
+        raise HwqError("--json and --csv are alternatives; give one")
     m = _load(model)
-    from hwq.info import model_info, render_table
+    from hwq.info import model_info, render_csv, render_table
 
     data = model_info(m)
-    click.echo(json.dumps(data, indent=1) if as_json else render_table(data))
+    click.echo(json.dumps(data, indent=1) if as_json else render_csv(data) if as_csv else render_table(data))
 
 
 # --------------------------------------------------------------------------- run
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False),
-              help=".npy batch: integers are taken as quantized, floats are quantized.")
+              help=".npy batch, [N, *input shape] or flat rows [N, size].")
+@click.option("--input-kind", type=click.Choice(["auto", "quantized", "real"]), default="auto", show_default=True,
+              help="quantized: integer codes on the input's grid; real: values to quantize (uint8 images "
+                   "too); auto: integer arrays are codes, float arrays are real.")
+@click.option("--dequantize", is_flag=True, help="int mode: print/write real values (q - zero_point) * scale.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the output as .npy.")
 @click.option("--mode", type=click.Choice(["int", "float"]), default=None,
               help="int: the bit-exact golden model (default for quantized models); float: reference.")
@@ -86,8 +95,8 @@ def info(model: str, as_json: bool) -> None:
 @click.option("--dump", "dump_dir", type=click.Path(file_okay=False),
               help="Also write every layer's output as DIR/<layer>.npy (for debugging back ends).")
 @guarded
-def run(model: str, input_path: str, output: str | None, mode: str | None, as_json: bool,
-        dump_dir: str | None) -> None:
+def run(model: str, input_path: str, input_kind: str, dequantize: bool, output: str | None, mode: str | None,
+        as_json: bool, dump_dir: str | None) -> None:
     """Run the golden model on an input batch."""
     from hwq.dump import check_dump_dir, write_dump
     from hwq.golden import run_float, run_int
@@ -100,13 +109,25 @@ def run(model: str, input_path: str, output: str | None, mode: str | None, as_js
     m = _load(model)
     if dump_dir is not None:
         check_dump_dir(dump_dir, list(m.layers), inputs=[model, input_path, output])
+    import numpy as np
+
     x = load_npy(input_path)
+    shape = tuple(m.inputs[0].shape) if len(m.inputs) == 1 else None
+    if shape is not None and x.ndim == 2 and len(shape) > 1 and x.shape[1] == int(np.prod(shape)):
+        x = x.reshape((len(x),) + shape)  # flat rows (e.g. digits_test_x.npy) for an image input
+    if input_kind == "real":
+        x = x.astype(np.float64)
+    elif input_kind == "quantized" and x.dtype.kind not in "iu":
+        raise HwqError(f"--input-kind quantized: {input_path} holds {x.dtype} values, not integer codes")
     mode = mode or ("int" if m.is_quantized else "float")
     outs = (run_int if mode == "int" else run_float)(m, x, keep_all=dump_dir is not None)
     if dump_dir is not None:
         write_dump(dump_dir, outs)
     name = m.outputs[0]
     y = outs[name]
+    q = m.layers[name].quant
+    if dequantize and mode == "int" and q is not None:
+        y = (y.astype(np.float64) - q.zero_point) * q.scale
     if output:
         save_npy(output, y)
     if as_json:
@@ -156,6 +177,7 @@ def run(model: str, input_path: str, output: str | None, mode: str | None, as_js
               help="Data for retraining, calibration and accuracy: 'digits' or an .npz with "
                    "x_train, y_train, x_test, y_test (labels optional: without them, the output error "
                    "against the float model is reported).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (plan, before, after).")
 @click.option("--calib", type=click.Path(dir_okay=False), default=None,
               help="Unlabeled calibration samples (.npy, [N, ...]) for --act-bits, instead of --data's.")
 @click.option("--calib-samples", type=click.IntRange(min=1), default=512, show_default=True,
@@ -163,7 +185,7 @@ def run(model: str, input_path: str, output: str | None, mode: str | None, as_js
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @method_options
 @guarded
-def compress(model: str, output: str, **opts) -> None:
+def compress(model: str, output: str, as_json: bool, **opts) -> None:
     """Prune, share, quantize and pack a model; prints size and accuracy before and after."""
     from hwq.compress.methods.options import split_method_options
     from hwq.compress.pipeline import CompressOptions, compress_file
@@ -180,7 +202,9 @@ def compress(model: str, output: str, **opts) -> None:
         click.echo(compress_file_method(model, output, method, echo=lambda s: click.echo(s, err=err)), err=err)
         return
 
-    report = compress_file(model, output, CompressOptions.from_cli(**opts), echo=lambda s: click.echo(s, err=err))
+    # with --json, progress goes to stderr and stdout holds the JSON alone
+    report = compress_file(model, output, CompressOptions.from_cli(**opts),
+                           echo=lambda s: click.echo(s, err=err or as_json), as_json=as_json)
     click.echo(report, err=err)
 
 

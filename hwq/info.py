@@ -104,3 +104,23 @@ def render_table(data: dict) -> str:
                f"{1 / data['compression_rate']:.1f}x, with Huffman {1 / data['compression_rate_huffman']:.1f}x"
                if data["compression_rate"] else "")
     return "\n".join(out)
+
+
+CSV_COLUMNS = ("name", "kind", "out_shape", "encoding", "weights", "nnz", "density", "bits") + \
+    tuple(f"{p}_bits" for p in PARTS)
+
+
+def render_csv(data: dict) -> str:
+    """One row per layer (storage in bits, empty where a layer has no weight), for spreadsheets."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for r in data["layers"]:
+        sb = r.get("storage_bits") or {}
+        w.writerow([r["name"], r["kind"], "x".join(map(str, r["out_shape"])), r.get("encoding") or "",
+                    r.get("weights", ""), r.get("nnz", ""), "" if r.get("density") is None else r["density"],
+                    "" if r.get("bits") is None else r["bits"], *(sb.get(p, "") for p in PARTS)])
+    return buf.getvalue().rstrip("\n")

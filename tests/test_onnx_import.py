@@ -178,9 +178,9 @@ def test_cnn_pipeline_with_pools_flatten_softmax_and_passthroughs():
     m = import_onnx(data)
     assert [l.KIND for l in m.layers.values()] == \
         ["input", "conv2d", "relu", "maxpool", "avgpool", "flatten", "dense", "softmax"]
-    assert list(m.layers) == ["x", "conv1_Conv", "relu_Relu", "pool_MaxPool", "avg_AveragePool",
-                              "flat_Flatten", "fc_Gemm", "softmax_Softmax"]
-    assert m.outputs == ["softmax_Softmax"]
+    # torch's "/<module>/<Op>" node names give the module names (issue #15: fc1, not fc1_Gemm)
+    assert list(m.layers) == ["x", "conv1", "relu", "pool", "avg", "flat", "fc", "softmax"]
+    assert m.outputs == ["softmax"]
     x = rand(3, 2, 6, 6)
     h = np.maximum(ref_conv(x, w1, b1, (1, 1), (1, 1, 1, 1)), 0)
     h = ref_pool(ref_pool(h, (2, 2), (2, 2), np.max), (2, 2), (1, 1), np.mean)

@@ -162,7 +162,7 @@ def test_graph_grad_with_fan_out_and_softmax_output():
 def test_shared_weight_centroid_grad_is_loop_sum():
     rng = np.random.default_rng(8)
     idx = rng.integers(-1, 4, size=(5, 3, 2, 2))
-    p = SharedWeight(idx, np.array([-0.5, -0.1, 0.2, 0.7]))
+    p = SharedWeight(idx, np.array([-0.5, -0.1, 0.2, 0.7]), lr_scale=1.0)  # the paper's plain step
     grad = rng.normal(size=idx.shape)
     want = np.zeros(4)
     for pos in np.ndindex(idx.shape):
@@ -176,6 +176,12 @@ def test_shared_weight_centroid_grad_is_loop_sum():
     after = p.value()
     assert (after[idx < 0] == 0).all()
     np.testing.assert_array_equal(after[idx >= 0], p.centroids[idx[idx >= 0]])
+    # the default step: the summed gradient over the mean number of members of a used centroid
+    live = idx[idx >= 0]
+    mean_members = live.size / len(np.unique(live))
+    q = SharedWeight(idx, np.array([-0.5, -0.1, 0.2, 0.7]))
+    q.step(grad, lr=0.1, momentum=0.9)
+    np.testing.assert_allclose(q.centroids, np.array([-0.5, -0.1, 0.2, 0.7]) - 0.1 * want / mean_members)
 
 
 def test_free_weight_mask_is_bit_identical_after_training(digits):

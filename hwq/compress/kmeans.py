@@ -7,7 +7,8 @@ sums -- O(k log n) per iteration instead of O(n k).
 
 Initializations (Deep Compression, Fig. 4):
 
-* ``"forgy"``   -- k distinct values drawn at random from the data (``seed``);
+* ``"forgy"``   -- k observations drawn at random from the data (``seed``), as the paper
+  does: frequent values are drawn more often (duplicates leave a cluster empty);
 * ``"density"`` -- the data's quantiles at the evenly spaced probabilities
   ``(i + 0.5) / k``, i = 0..k-1 (k equal-mass slices of the CDF, one centroid in the
   middle of each; ``np.quantile``'s default linear interpolation);
@@ -35,7 +36,7 @@ def _init(xs: np.ndarray, distinct: np.ndarray, k: int, init: str, seed: int) ->
     if init == "density":
         return np.quantile(xs, (np.arange(k) + 0.5) / k)
     rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(distinct, size=k, replace=False))
+    return np.sort(xs[rng.choice(xs.size, size=k, replace=False)])
 
 
 def _labels(x: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -43,13 +44,16 @@ def _labels(x: np.ndarray, c: np.ndarray) -> np.ndarray:
     return np.searchsorted((c[:-1] + c[1:]) / 2, x, side="left").astype(np.int64)
 
 
-def kmeans_1d(values, k: int, init: str = "linear", iters: int = 50,
+MAX_ITERS = 10_000  # a cap only: Lloyd stops when the partition no longer changes
+
+
+def kmeans_1d(values, k: int, init: str = "linear", iters: int = MAX_ITERS,
               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Cluster ``values`` into at most ``k`` shared values.
 
     Returns ``(centroids, labels)``: centroids float64 sorted ascending, labels int64 of
-    ``values``' shape with ``values ~ centroids[labels]``. Stops after ``iters``
-    iterations or when an iteration leaves every cluster unchanged; at convergence the
+    ``values``' shape with ``values ~ centroids[labels]``. Iterates to convergence (an
+    iteration leaves every cluster unchanged), at most ``iters`` times; at convergence the
     labels are nearest-centroid assignments and every non-empty centroid is its
     cluster's mean. Deterministic for a given ``seed`` (only ``forgy`` uses it).
     """

@@ -255,7 +255,7 @@ def _refuse_empty_layers(model: Model, plan: Plan) -> None:
                            f"{lp.name}; give a lower quality")
 
 
-def compress_file(src: str, dst: str, opts: CompressOptions, echo=print) -> str:
+def compress_file(src: str, dst: str, opts: CompressOptions, echo=print, as_json: bool = False) -> str:
     from hwq import ir
     from hwq.ir.atomic import check_output, refuse_inputs
 
@@ -276,4 +276,10 @@ def compress_file(src: str, dst: str, opts: CompressOptions, echo=print) -> str:
     out = compress_model(model, opts, data, log=lambda s: echo(f"  {s}"), plan=plan, calib=calib)
     after = summary(out, data, reference=model, x_eval=x_eval)
     ir.save(out, dst)
-    return render(dst, time.perf_counter() - t0, before, after)
+    seconds = time.perf_counter() - t0
+    if as_json:
+        import json
+
+        return json.dumps({"output": str(dst), "seconds": round(seconds, 3), "plan": plan.provenance(),
+                           "before": before, "after": after})
+    return render(dst, seconds, before, after)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def import_onnx(source: str | os.PathLike | bytes, name: str | None = None) -> i
     """
     label, proto = _load(source)
     g = proto.graph
-    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+    opset = _opset(proto)
     b = _Builder(proto, opset)
     b.add_inputs()
     for node in g.node:
@@ -59,6 +60,37 @@ def import_onnx(source: str | os.PathLike | bytes, name: str | None = None) -> i
 
 
 # ---------------------------------------------------------------------------- loading
+
+
+def _opset(proto: onnx.ModelProto) -> int:
+    """The default-domain opset: it must be declared and known to the installed onnx."""
+    versions = [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")]
+    if not versions:
+        raise HwqError("ONNX model declares no opset for the default domain (opset_import is empty)")
+    newest = onnx.defs.onnx_opset_version()
+    if not 1 <= versions[0] <= newest:
+        raise HwqError(f"ONNX opset {versions[0]} is not supported (1 to {newest}, the installed onnx's newest)")
+    return int(versions[0])
+
+
+def _check_unique(g) -> None:
+    """Each tensor name has one definition: an initializer, a graph input or one node output."""
+    seen: dict[str, str] = {}
+    inits = set()
+    for t in g.initializer:
+        if t.name in inits:
+            raise HwqError(f"ONNX initializer {t.name!r} is defined twice")
+        inits.add(t.name)
+        seen[t.name] = "an initializer"
+    for vi in g.input:
+        seen.setdefault(vi.name, "a graph input")
+    for n in g.node:
+        for o in n.output:
+            if o == "":
+                continue
+            if o in seen:
+                raise HwqError(f"{_where(n)}: output {o!r} is already {seen[o]}")
+            seen[o] = f"the output of {_where(n)}"
 
 
 MAX_PROVENANCE_TEXT = 128  # characters of a free-text ONNX field copied into the IR
@@ -135,6 +167,7 @@ class _Builder:
 
     def __post_init__(self):
         g = self.proto.graph
+        _check_unique(g)
         for t in g.initializer:
             self.consts[t.name] = _tensor(t)
         for n in g.node:
@@ -174,9 +207,10 @@ class _Builder:
         w = self.const(node, k, what, optional)
         if w is None:
             return None
-        if w.dtype.kind != "f":
+        if w.dtype.kind != "f" and w.dtype.name not in ("bfloat16", "float16"):
             raise HwqError(f"{_where(node)}: {what} {node.input[k]!r} has dtype {w.dtype}, "
                            "expected float")
+        w = w.astype(np.float64)  # float16 / bfloat16 (torch half exports) widen exactly
         if not np.isfinite(w).all():
             raise HwqError(f"{_where(node)}: {what} {node.input[k]!r} contains NaN or Inf "
                            "(weights must be finite)")
@@ -197,10 +231,11 @@ class _Builder:
         self.produced[layer.name] = node.output[0]
 
     def new_name(self, node) -> str:
-        # The node name reads best ("/fc1/Gemm" -> "fc1_Gemm"); else its output tensor;
-        # else the op type. sanitize() makes it a valid, unused identifier.
+        # The torch module path reads best ("/fc1/Gemm" -> "fc1", "/layer1/layer1.0/conv1/Conv"
+        # -> "layer1_0_conv1"); else the node name; else its output tensor; else the op type.
+        # sanitize() makes it a valid, unused identifier.
         out = node.output[0] if node.output else ""
-        return sanitize(node.name or out or node.op_type.lower(), self.taken)
+        return sanitize(_module_name(node) or node.name or out or node.op_type.lower(), self.taken)
 
     # -- graph inputs / outputs
 
@@ -460,6 +495,17 @@ class _Builder:
 
 
 # ---------------------------------------------------------------------------- small helpers
+
+
+def _module_name(node) -> str:
+    """Torch's export names nodes "/<module path>/<OpType>[_N]": the module path, without the
+    enclosing modules that the next part repeats ("layer1/layer1.0" -> "layer1.0")."""
+    parts = node.name.split("/")
+    if len(parts) < 3 or parts[0] != "" or not re.fullmatch(re.escape(node.op_type) + r"(_\d+)?", parts[-1]):
+        return ""
+    path = [p for p in parts[1:-1] if p]
+    path = [p for i, p in enumerate(path) if not (i + 1 < len(path) and path[i + 1].startswith(p + "."))]
+    return "/".join(path)
 
 
 def _where(node) -> str:

@@ -40,19 +40,31 @@ class FreeWeight:
             self.w[self.trainable] += self.velocity[self.trainable]
 
 
+def _mean_members(counts: np.ndarray) -> float:
+    used = counts[counts > 0]
+    return float(used.mean()) if used.size else 1.0
+
+
 class SharedWeight:
     """Deep Compression weight sharing: ``w = centroids[indices]``, index -1 = pruned (0).
 
-    Only the K centroids train: dL/dC_k is the sum of dL/dW over the positions using k.
+    Only the K centroids train: dL/dC_k is the sum of dL/dW over the positions using k (the
+    paper's equation). A centroid with thousands of members would then step thousands of
+    times further than one weight does at the same learning rate (2-bit sharing fell from
+    96.7 % to 10.2 % in 8 epochs), so the step is scaled by ``lr_scale``: by default
+    1 / (mean members per used centroid), which makes an average centroid move like one
+    weight; ``lr_scale=1`` is the paper's plain step.
     """
 
-    def __init__(self, indices: np.ndarray, centroids: np.ndarray):
+    def __init__(self, indices: np.ndarray, centroids: np.ndarray, lr_scale: float | None = None):
         self.indices = np.asarray(indices, dtype=np.int64)
         self.centroids = np.array(centroids, dtype=np.float64).reshape(-1)
         if self.indices.size and (self.indices.min() < -1 or self.indices.max() >= len(self.centroids)):
             raise ValueError(f"indices must lie in [-1, {len(self.centroids) - 1}]")
         self._live = self.indices >= 0
         self.velocity = np.zeros_like(self.centroids)
+        counts = np.bincount(self.indices[self._live], minlength=len(self.centroids))
+        self.lr_scale = 1.0 / _mean_members(counts) if lr_scale is None else float(lr_scale)
 
     def value(self) -> np.ndarray:
         return np.where(self._live, self.centroids[np.maximum(self.indices, 0)], 0.0)
@@ -63,7 +75,7 @@ class SharedWeight:
 
     def step(self, grad: np.ndarray, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
         g = self.centroid_grad(grad) + weight_decay * self.centroids
-        self.velocity = momentum * self.velocity - lr * g
+        self.velocity = momentum * self.velocity - lr * self.lr_scale * g
         self.centroids += self.velocity
 
 
@@ -76,13 +88,18 @@ class PQWeight:
     analogue of Deep Compression's centroid fine-tuning.
     """
 
-    def __init__(self, codebook: np.ndarray, assignments: np.ndarray, shape: tuple[int, ...]):
+    def __init__(self, codebook: np.ndarray, assignments: np.ndarray, shape: tuple[int, ...],
+                 lr_scale: float | None = None):
         self.codebook = np.array(codebook, dtype=np.float64)
         self.assignments = np.asarray(assignments, dtype=np.int64)
         self.shape = tuple(shape)
         m = self.codebook.shape[0]
         self._m = np.arange(m)  # broadcasts against the assignments' last axis
         self.velocity = np.zeros_like(self.codebook)
+        # like SharedWeight: scale the summed gradient by 1 / (mean sub-vectors per used codeword)
+        counts = np.zeros(self.codebook.shape[:2], np.int64)
+        np.add.at(counts, (np.broadcast_to(self._m, self.assignments.shape), self.assignments), 1)
+        self.lr_scale = 1.0 / _mean_members(counts.ravel()) if lr_scale is None else float(lr_scale)
 
     def _to_subvectors(self, w: np.ndarray) -> np.ndarray:
         m, _, d = self.codebook.shape
@@ -105,7 +122,7 @@ class PQWeight:
 
     def step(self, grad: np.ndarray, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
         g = self.codebook_grad(grad) + weight_decay * self.codebook
-        self.velocity = momentum * self.velocity - lr * g
+        self.velocity = momentum * self.velocity - lr * self.lr_scale * g
         self.codebook += self.velocity
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -19,6 +20,8 @@ class TrainResult:
     params: dict  # layer name -> FreeWeight / SharedWeight / any object with value() and step()
     biases: dict[str, np.ndarray]  # layer name -> float64 (O,); layers without a bias are absent
     history: list[dict] = field(default_factory=list)  # per epoch: epoch, loss, accuracy (train)
+    best_epoch: int | None = None  # with ``select``: the epoch kept (0 = the starting point)
+    scores: list[float] = field(default_factory=list)  # with ``select``: epochs 0..E
 
 
 def _logits_layer(model: ir.Model) -> str:
@@ -74,13 +77,18 @@ def loss_and_grads(model: ir.Model, x: np.ndarray, y: np.ndarray, weights: dict[
 def train(model: ir.Model, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: float = 0.05,
           momentum: float = 0.9, weight_decay: float = 0.0, batch_size: int = 64, seed: int = 0,
           params: dict | None = None, log: Callable[[str], None] | None = None,
-          frozen_biases: frozenset[str] | set[str] = frozenset()) -> TrainResult:
+          frozen_biases: frozenset[str] | set[str] = frozenset(),
+          select: Callable[[dict, dict], float] | None = None) -> TrainResult:
     """Train the float semantics of ``model`` (quant parameters are ignored) on (x, y).
 
     ``params`` maps layer names to parameterizations; weighted layers not listed get
     ``FreeWeight(layer.weight.dense_float())``. Biases train freely without weight decay,
     except those of the layers in ``frozen_biases`` (e.g. Q-CNN's already-quantized convs).
     Deterministic for a given ``seed``. ``model`` itself is not modified.
+
+    ``select(weights, biases)`` scores the starting point and every epoch (e.g. accuracy on a
+    held-out split); the best-scoring state is returned (the latest on ties), so retraining
+    never returns something worse, by that score, than what it started from.
     """
     x = _as_batch(model, x)
     y = np.asarray(y, dtype=np.int64)
@@ -97,6 +105,17 @@ def train(model: ir.Model, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: flo
                                                  if layer.name in frozen_biases else None)
     rng = np.random.default_rng(seed)
     history = []
+    scores, best = [], None
+
+    def score(epoch: int) -> None:
+        nonlocal best
+        s = float(select({n: p.value() for n, p in params.items()}, {n: p.value() for n, p in bias_params.items()}))
+        scores.append(s)
+        if best is None or s >= best[0]:
+            best = (s, epoch, copy.deepcopy(params), copy.deepcopy(bias_params))
+
+    if select is not None:
+        score(0)
     for epoch in range(1, epochs + 1):
         perm = rng.permutation(len(x))
         total_loss, correct = 0.0, 0
@@ -113,10 +132,16 @@ def train(model: ir.Model, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: flo
             correct += int((logits.argmax(axis=1) == y[idx]).sum())
         rec = {"epoch": epoch, "loss": total_loss / len(x), "accuracy": correct / len(x)}
         history.append(rec)
+        if select is not None:
+            score(epoch)
         if log is not None:
-            log(f"epoch {epoch}/{epochs}: loss {rec['loss']:.4f}, train accuracy {rec['accuracy']:.4f}")
+            held = f", held-out {scores[-1]:.4f}" if select is not None else ""
+            log(f"epoch {epoch}/{epochs}: loss {rec['loss']:.4f}, train accuracy {rec['accuracy']:.4f}{held}")
+    best_epoch = None
+    if best is not None:
+        _, best_epoch, params, bias_params = best
     return TrainResult(params=params, biases={n: p.value().copy() for n, p in bias_params.items()},
-                       history=history)
+                       history=history, best_epoch=best_epoch, scores=scores)
 
 
 def to_float_model(model: ir.Model, result: TrainResult) -> ir.Model:

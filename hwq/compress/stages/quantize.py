@@ -49,8 +49,9 @@ def quantize(plan: Plan, model, st: State, data, log) -> dict[str, dict]:
         snaps = {lp.name: _snapper(lp, st, specs) for lp in incremental}
         _incremental(plan, model, st, data, log, snaps, frozen, params)
     if params:
-        retrain(plan, model, st, data, _trainable(st, frozen, params), plan.retrain_epochs, log,
-                "retrain codebooks")
+        kept = retrain(plan, model, st, data, _trainable(st, frozen, params), plan.retrain_epochs, log,
+                       "retrain codebooks", select_best=True)
+        params.update({n: kept[n] for n in params})
     for lp in plan:
         p = params.get(lp.name)
         if lp.scheme.kind == "codebook":
@@ -141,5 +142,6 @@ def _incremental(plan: Plan, model, st: State, data, log, snap: dict, frozen: di
             q = snap[name](w)
             st.weights[name] = np.where(frozen[name], q, np.where(keep, w, 0.0))
         if frac < 1.0:
-            retrain(plan, model, st, data, _trainable(st, frozen, params), max(1, plan.retrain_epochs // 2), log,
-                    f"incremental round {i}/{len(steps) - 1} ({frac:.1%} on grid)")
+            kept = retrain(plan, model, st, data, _trainable(st, frozen, params), max(1, plan.retrain_epochs // 2),
+                           log, f"incremental round {i}/{len(steps) - 1} ({frac:.1%} on grid)")
+            params.update({n: kept[n] for n in params})
