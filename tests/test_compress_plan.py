@@ -47,7 +47,9 @@ def test_exact_name_then_first_glob_then_star():
 
 def test_scheme_per_layer_from_the_command_line(tmp_path):
     out = tmp_path / "o.ir"
-    ok("compress", FLOAT_MLP, "-o", out, "--scheme", "fc1=pq:4:32,fc3=float,*=codebook:5")
+    r = ok("compress", FLOAT_MLP, "-o", out, "--scheme", "fc1=pq:4:32,fc3=float,*=codebook:5")
+    # progress names each long step: Q-CNN's M = 64 inputs / DIM 4 = 16 subspaces for fc1
+    assert "quantize pq:4:32 fc1: k-means on M = 16 subspaces" in r.stdout
     m = ir.load(out)
     v = {l.name: l.weight.values for l in m.weighted()}
     assert v["fc1"].TYPE == "pq" and v["fc1"].codebook.shape[2] == 4  # DIM 4

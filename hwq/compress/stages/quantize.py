@@ -41,6 +41,10 @@ def quantize(plan: Plan, model, st: State, data, log) -> dict[str, dict]:
     specs: dict[str, dict] = {}
     params: dict = {}  # clustered layers: their codebook parameterization
     for lp in plan.with_scheme(*CLUSTERED):
+        if log is not None:  # clustering a large layer takes long: say what runs
+            what = f"M = {lp.inputs // lp.scheme.dim} subspaces" if lp.scheme.kind == "pq" else \
+                f"{int(st.masks[lp.name].sum())} kept weights"
+            log(f"quantize {lp.scheme} {lp.name}: k-means on {what}")
         params[lp.name] = (_cluster if lp.scheme.kind == "codebook" else _pq)(lp, st, plan.seed)
         st.weights[lp.name] = params[lp.name].value().copy()
     frozen = {n: np.zeros(w.shape, bool) for n, w in st.weights.items()}
