@@ -247,7 +247,6 @@ def _not_yet(name: str, what: str):
     return cmd
 
 
-_not_yet("estimate", "Cycle-level memory/compute/energy model per layer and target")
 _not_yet("gen-c", "Generate C kernels for ARM and host targets")
 _not_yet("gen-rtl", "Generate Amaranth RTL of the EIE-style accelerator")
 _not_yet("simulate", "Simulate the generated RTL against the golden model with cocotb")
@@ -255,6 +254,11 @@ _not_yet("simulate", "Simulate the generated RTL against the golden model with c
 from hwq.commands.sweep import sweep  # noqa: E402
 
 main.add_command(sweep)
+
+
+from hwq.commands.estimate import estimate as _estimate  # noqa: E402
+
+main.add_command(_estimate)
 
 
 if __name__ == "__main__":  # pragma: no cover

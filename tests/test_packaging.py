@@ -15,7 +15,8 @@ def test_wheel_contains_every_top_level_part(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("hwq/rtl/__init__.py", "hwq/sim/__init__.py", "hwq/templates/__init__.py",
                    "hwq/ir/manifest.schema.json", "hwq/examples/digits_mlp.ir",
-                   "hwq/examples/digits_test_x.npy", "hwq/cli.py", "hwq/commands/guard.py", "hwq/sweep/run.py"):
+                   "hwq/examples/digits_test_x.npy", "hwq/cli.py", "hwq/commands/guard.py", "hwq/sweep/run.py",
+                   "hwq/commands/estimate.py", "hwq/cost/energy_tables/horowitz45.json"):
         assert needed in names, needed
     shipped = {p.name for p in (ROOT / "examples").glob("*.ir")}
     assert shipped and {n.split("/")[-1] for n in names if n.startswith("hwq/examples/") and n.endswith(".ir")} == shipped
