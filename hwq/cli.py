@@ -212,6 +212,9 @@ def compress(model: str, output: str, as_json: bool, **opts) -> None:
 @main.command()
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @click.option("--layers", default="64,32,10", show_default=True, help="Feature sizes of an MLP.")
+@click.option("--net", type=click.Choice(["lenet300", "lenet5", "alexnet", "vgg16"]), default=None,
+              help="A real network's shapes at Deep Compression's per-layer densities and bits "
+                   "(replaces --layers/--density/--bits/--index-bits; docs/estimate.md).")
 @click.option("--density", type=float, default=0.1, show_default=True)
 @click.option("--encoding", type=click.Choice(["int8", "codebook", "pow2", "ternary", "pq"]), default="codebook",
               show_default=True)
@@ -223,14 +226,19 @@ def compress(model: str, output: str, as_json: bool, **opts) -> None:
 @click.option("--pow2-act", is_flag=True, help="Power-of-two activation scales (shift requantization).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @guarded
-def random(output: str, **opts) -> None:
+def random(output: str, net: str | None, **opts) -> None:
     """Write a random quantized MLP (benchmark layers for back ends)."""
     from hwq import ir
     from hwq.compress.random_model import random_mlp
     from hwq.ir.atomic import check_output
 
     check_output(output)
-    m = random_mlp(**opts)
+    if net:
+        from hwq.compress.nets import random_net
+
+        m = random_net(net, opts["encoding"], opts["sparse"], opts["act_bits"], opts["seed"])
+    else:
+        m = random_mlp(**opts)
     ir.save(m, output)
     click.echo(f"wrote {output}: {len(m.weighted())} weighted layers", err=is_stdout(output))
 

@@ -158,3 +158,14 @@ def test_activation_bytes_by_width():
     rows = {r["name"]: r for r in estimate_model(m)["layers"]}
     assert rows["fc1"]["activation_bytes"] == {"in": 12 * 6 / 8, "out": 9 * 6 / 8}
     assert isinstance(m.layers["fc1"], WeightedLayer)
+
+
+def test_uniform_density_shortcut_equals_the_per_element_sum():
+    from hwq.cost.work import tap_activity
+
+    rng = np.random.default_rng(9)
+    m = cnn(rng)
+    shapes = m.shapes()
+    for layer in m.weighted():
+        shape = shapes[layer.inputs[0]]
+        assert np.allclose(tap_activity(layer, 0.3, shape), tap_activity(layer, np.full(shape, 0.3), shape))

@@ -20,15 +20,15 @@ from hwq.ir.model import Model
 SUMMED = ("macs_dense", "macs_effective", "macs_executed", "flops_dense", "flops_effective", "cycles", "seconds")
 
 
-def _input_nonzero(model, layer, shapes, measured, given) -> tuple[np.ndarray, float]:
+def _input_nonzero(model, layer, measured, given) -> tuple[np.ndarray | float, float]:
+    """The layer input's non-zero fraction per element (measured) or as one number; and its mean."""
     src = layer.inputs[0]
     if layer.name in given:
-        nz = np.full(shapes[src], given[layer.name])
-    elif measured is not None:
+        return given[layer.name], given[layer.name]
+    if measured is not None:
         nz = activity.nonzero_fraction(model, src, measured[src])
-    else:
-        nz = np.ones(shapes[src])
-    return nz, float(nz.mean()) if nz.size else 1.0
+        return nz, float(nz.mean()) if nz.size else 1.0
+    return 1.0, 1.0
 
 
 def estimate_model(model: Model, target: str = "generic", params=(), config: dict | None = None,
@@ -46,7 +46,7 @@ def estimate_model(model: Model, target: str = "generic", params=(), config: dic
         in_shapes = [shapes[i] for i in layer.inputs]
         density = None
         if isinstance(layer, WeightedLayer):
-            nz, density = _input_nonzero(model, layer, shapes, measured, given)
+            nz, density = _input_nonzero(model, layer, measured, given)
             work = weighted_work(model, layer, in_shapes[0], nz)
         else:
             work = elementwise_work(model, layer, in_shapes, shapes[layer.name])

@@ -111,10 +111,10 @@ def plot(rep: dict, path: str) -> None:
         raise HwqError("--plot needs matplotlib: pip install matplotlib") from None
     from hwq.ir.atomic import atomic_write
 
-    layers = [r for r in rep["layers"] if r["macs_dense"] or r["weight_bytes"]["total"]] or rep["layers"]
+    layers = [r for r in rep["layers"] if r["energy_pj"]["total"] or r["weight_bytes"]["total"]] or rep["layers"]
     names = [r["name"] for r in layers]
     pe = [r for r in layers if isinstance(r.get("extra"), dict) and r["extra"].get("pe_busy")]
-    fig, axes = plt.subplots(3 if pe else 2, 1, figsize=(max(6, 0.6 * len(names) + 2), 9 if pe else 6.5))
+    fig, axes = plt.subplots(3 if pe else 2, 1, figsize=(max(7, 0.45 * len(names) + 3), 9 if pe else 6.5))
     x = range(len(names))
     parts = [("payload", lambda r: r["weight_bytes"]["payload"]), ("index", lambda r: r["weight_bytes"]["index"]),
              ("pointer", lambda r: r["weight_bytes"]["pointer"]),
@@ -130,7 +130,7 @@ def plot(rep: dict, path: str) -> None:
             axes[2].plot(range(len(busy)), [b / total for b in busy], marker=".", label=r["name"])
         axes[2].set_xlabel("PE")
         axes[2].set_ylabel("utilization")
-        axes[2].legend(fontsize="small")
+        axes[2].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     for ax in axes[:2]:
         ax.set_xticks(list(x), names, rotation=45, ha="right", fontsize="small")
     axes[0].set_title(f"{rep['model']} on {rep['target']} ({rep['energy_table']})")
@@ -149,4 +149,4 @@ def _stack(ax, x, layers, parts, ylabel) -> None:
             ax.bar(list(x), vals, bottom=bottom, label=label)
             bottom = [b + v for b, v in zip(bottom, vals)]
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize="small", ncol=4)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))

@@ -8,6 +8,7 @@ Per layer and per inference (one sample):
   DRAM (read + written once) when they do not fit next to its weights.
 * SRAM moves every weight byte once, the DRAM fills once more (written), the input once (a
   line buffer / register file holds the window) and the output once.
+* graph inputs and flatten (a view) move nothing and take no time;
 * the register file feeds each executed slot its operands: the weight code (payload bits, plus
   the relative index when sparse) and the activation; element-wise ops read two activations.
 * cycles = max(lane ops / macs_per_cycle, DRAM bytes / (dram_bandwidth / clock),
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from hwq.cost.targets import LayerCost, LayerCounts, Param, Target
 from hwq.cost.traffic import Level
-from hwq.ir.layers import WeightedLayer
+from hwq.ir.layers import Flatten, Input, WeightedLayer
 
 
 class Roofline(Target):
@@ -45,6 +46,9 @@ class Roofline(Target):
 
     def layer_cost(self, c: LayerCounts) -> LayerCost:
         p = self.params
+        if isinstance(c.layer, (Input, Flatten)):  # a graph input or a reshape moves nothing
+            return LayerCost(cycles=0.0, traffic={"dram": 0.0, "sram": 0.0, "rf": 0.0}, bound="",
+                             fits={"weights": True, "activations": True})
         sram = float(p["sram_bytes"])
         wb = c.weight_bytes["total"]
         act = c.activation_bytes["in"] + c.activation_bytes["out"]

@@ -105,8 +105,11 @@ def column_counts(w: Weight) -> tuple[np.ndarray, np.ndarray]:
         return per, np.full(cols, rows, np.int64)
     if sp.format == "csc":
         stored = np.diff(sp.ptr).astype(np.int64)
-        csum = np.concatenate([[0], np.cumsum(nz, dtype=np.int64)])
-        return csum[sp.ptr[1:]] - csum[sp.ptr[:-1]], stored
+        per = np.zeros(cols, np.int64)
+        live = np.flatnonzero(stored)  # reduceat over the non-empty columns' runs only
+        if live.size:
+            per[live] = np.add.reduceat(nz.view(np.uint8), sp.ptr[:-1][live], dtype=np.int64)
+        return per, stored
     _, c = sp.coordinates()
     return np.bincount(c, weights=nz, minlength=cols).astype(np.int64), np.bincount(c, minlength=cols)
 
@@ -118,21 +121,27 @@ def weight_nnz(w: Weight) -> int:
 
 
 # --------------------------------------------------------------------------- activations
-def tap_activity(layer: WeightedLayer, nonzero: np.ndarray) -> np.ndarray:
+def tap_activity(layer: WeightedLayer, nonzero: np.ndarray | float, in_shape) -> np.ndarray:
     """Per matrix-view column: non-zero input values that column meets over all output positions.
 
-    ``nonzero`` is the expected non-zero fraction of every input element (per-sample shape).
-    Conv padding taps meet zeros. Dense: the column's own input (one output position).
+    ``nonzero`` is the expected non-zero fraction of every input element (per-sample shape),
+    or one number for all of them. Conv padding taps meet zeros. Dense: the column's own
+    input (one output position).
     """
     if isinstance(layer, Dense):
-        return nonzero.reshape(-1).astype(np.float64)
+        return np.broadcast_to(np.asarray(nonzero, np.float64), (int(np.prod(in_shape)),)).reshape(-1)
     assert isinstance(layer, Conv2d)
-    c, h, wd = nonzero.shape
+    c, h, wd = in_shape
     kh, kw = layer.kernel
     sh, sw = layer.stride
     t, l, b, r = layer.padding
     _, oh, ow = layer.out_shape([(c, h, wd)])
-    padded = np.pad(nonzero.astype(np.float64), ((0, 0), (t, b), (l, r)))
+    if np.ndim(nonzero) == 0:  # separable: valid output rows x valid output columns per tap
+        rows = [sum(0 <= p * sh + i - t < h for p in range(oh)) for i in range(kh)]
+        cols = [sum(0 <= q * sw + j - l < wd for q in range(ow)) for j in range(kw)]
+        tap = float(nonzero) * np.outer(rows, cols)
+        return np.broadcast_to(tap, (c, kh, kw)).reshape(-1)
+    padded = np.pad(np.asarray(nonzero, np.float64), ((0, 0), (t, b), (l, r)))
     out = np.empty((c, kh, kw))
     for i in range(kh):
         for j in range(kw):
@@ -177,14 +186,15 @@ def _slot_ops(work: Work, w: Weight, a: int, acc: int, slots: float) -> None:
         work.count(f"add:{max(1, w.matrix_shape[0 if w.sparse.format == 'csc' else 1].bit_length())}", slots)
 
 
-def weighted_work(model, layer: WeightedLayer, in_shape, nonzero: np.ndarray) -> Work:
-    """Work of a dense or conv layer whose input has non-zero fractions ``nonzero``."""
+def weighted_work(model, layer: WeightedLayer, in_shape, nonzero: np.ndarray | float) -> Work:
+    """Work of a dense or conv layer whose input has non-zero fractions ``nonzero`` (per
+    element, or one number)."""
     w = layer.weight
     rows, cols = w.matrix_shape
     positions = output_positions(layer, in_shape)
     outputs = rows * positions
     work = Work(macs_dense=int(rows) * int(cols) * positions)
-    seen = tap_activity(layer, nonzero)  # (cols,)
+    seen = tap_activity(layer, nonzero, in_shape)  # (cols,)
     nnz, stored = column_counts(w)
     work.macs_effective = float(nnz @ seen)
     a, acc = _act_bits(model, layer), layer.acc_bits

@@ -88,9 +88,14 @@ def huffman_bits(symbols) -> int:
     arr = np.asarray(symbols).ravel()
     if arr.size == 0:
         return 0
-    if arr.dtype.kind == "u" and arr.dtype.itemsize <= 2:
-        # 8/16-bit codes (indices, rel): a histogram by table, no int64 copy
-        counts = np.bincount(arr.view(np.uint8) if arr.dtype.itemsize == 1 else arr, minlength=1)
+    if arr.dtype.kind in "iu" and arr.dtype.itemsize <= 2:
+        # 8/16-bit codes: bincount in chunks of the raw bits (sign bit flipped, so symbols keep
+        # their order): no int64 copy of a whole VGG-size weight
+        u = arr.view(np.uint8 if arr.dtype.itemsize == 1 else np.uint16)
+        if arr.dtype.kind == "i":
+            u = u ^ u.dtype.type(1 << (8 * arr.dtype.itemsize - 1))
+        n = 1 << (8 * arr.dtype.itemsize)
+        counts = sum(np.bincount(u[i:i + (1 << 20)], minlength=n) for i in range(0, u.size, 1 << 20))
         counts = counts[counts > 0]
     elif arr.dtype.kind in "iu":
         # bincount is ~10x faster than np.unique on small unsigned codes (uint8 indices)
