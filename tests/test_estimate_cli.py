@@ -110,6 +110,12 @@ def test_roofline_bound():
 def test_plot(tmp_path):
     ok(EX / "digits_lenet_pruned_shared.ir", "--plot", tmp_path / "p.png")
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = run(EX / "digits_lenet_pruned_shared.ir", "--plot", tmp_path / "no" / "p.png")
+    assert r.exit_code == 1 and "does not exist" in r.stderr
+    model = tmp_path / "m.ir"
+    model.write_bytes((EX / "digits_lenet_pruned_shared.ir").read_bytes())
+    r = run(model, "--plot", model)
+    assert r.exit_code == 1 and "is the input" in r.stderr and model.read_bytes()[:2] == b"PK"
 
 
 @pytest.mark.parametrize("args,msg", [

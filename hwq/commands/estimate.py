@@ -58,6 +58,11 @@ def estimate(model: str, target: str, params, config, energy_table, input_spec, 
 
     if as_json and as_csv:
         raise HwqError("--json and --csv: choose one")
+    if plot_path:  # before any work: never half-written, never over an input
+        from hwq.ir.atomic import check_output, refuse_inputs
+
+        check_output(plot_path)
+        refuse_inputs(plot_path, [model, input_spec, config, energy_table], "--plot")
     cfg = read_config(config) if config else {}
     target = str(cfg.pop("target", target)) if target == "generic" else target
     energy_table = energy_table or cfg.pop("energy_table", None)
