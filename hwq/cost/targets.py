@@ -38,7 +38,7 @@ REGISTRY: dict[str, str] = {
 PLANNED: dict[str, str] = {
     name: "its instruction model comes with the gen-c work (hwq gen-c)"
     for name in ("host", "cortex-a53", "cortex-a72", "cortex-m4", "cortex-m55")
-}
+} | {"eie": "its cycle model comes with the EIE accelerator work (hwq.eie)"}
 
 
 @dataclass(frozen=True)
