@@ -60,7 +60,7 @@ def point_task(stages, params: dict, model, data, shared: tuple[dict, dict]) -> 
 
 
 def _compression_params(plan, params: dict) -> dict:
-    return {k: v for k, v in params.items() if k not in plan.spec.hardware}
+    return {k: v for k, v in params.items() if k not in plan.spec.hardware and k != "hardware"}
 
 
 def run_serial(plan, todo, sink: Callable) -> None:

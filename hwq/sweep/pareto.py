@@ -11,13 +11,7 @@ import math
 
 import numpy as np
 
-
-def number(value) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return v
+from hwq.sweep.spec import number
 
 
 def feasible(row: dict, constraints) -> bool:

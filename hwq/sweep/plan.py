@@ -98,6 +98,7 @@ def make_plan(spec: Spec) -> Plan:
             except HwqError as e:
                 raise bad(f"point {_describe(name, values)}: {e}") from None
             hw = {k: v for k, v in values.items() if k in spec.hardware}
+            params["hardware"] = hw
             ident = {"model": digests[name], "data": data_id, "seed": spec.seed, "compression": canon}
             ckey = pts.digest({**ident, "stages": comp_stages})
             pid = pts.digest({**ident, "stages": names, "hardware": hw})

@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from hwq.sweep.pareto import feasible, front, number
-from hwq.sweep.spec import Objective
+from hwq.sweep.pareto import feasible, front
+from hwq.sweep.spec import Objective, number
 
 LABELS = {"acc": "accuracy (%)", "energy_pj": "energy per inference (pJ)", "storage_bytes": "weight storage (bytes)",
           "cycles": "cycles per inference", "area": "area (cells)"}
@@ -43,6 +43,8 @@ def plot(rows: list[dict], columns, constraints, path: str | Path, title: str) -
         ok = [r for r in pts if feasible(r, constraints)]
         no = [r for r in pts if not feasible(r, constraints)]
         best = sorted(front(ok, (xo, yo)), key=lambda r: number(r[xo.column]))
+        unconstrained = sorted(front([r for r in pts if not r.get("error")], (xo, yo)),
+                               key=lambda r: number(r[xo.column]))
 
         def xy(rs):
             return [number(r[xo.column]) for r in rs], [number(r[yo.column]) for r in rs]
@@ -51,6 +53,8 @@ def plot(rows: list[dict], columns, constraints, path: str | Path, title: str) -
             ax.scatter(*xy(no), marker="x", color="0.65", label=f"infeasible ({len(no)})")
         if ok:
             ax.scatter(*xy(ok), color="tab:blue", alpha=0.6, label=f"feasible ({len(ok)})")
+        if no and unconstrained != best:
+            ax.plot(*xy(unconstrained), "--", color="0.5", drawstyle="steps-post", label="front without constraints")
         if best:
             ax.plot(*xy(best), "o-", color="tab:red", drawstyle="steps-post", label=f"Pareto front ({len(best)})")
         xs = xy(pts)[0]

@@ -41,6 +41,17 @@ class Range:
             self.step is None or isinstance(self.step, int))
 
 
+def number(value) -> float:
+    """A table value as a number: floats and ints, booleans (also "true"/"false" as the table
+    writes them) as 1/0; NaN when missing or not a number."""
+    if isinstance(value, str) and value in ("true", "false"):
+        return float(value == "true")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 @dataclass(frozen=True)
 class Constraint:
     column: str
@@ -48,10 +59,7 @@ class Constraint:
     bound: float
 
     def holds(self, row: dict) -> bool:
-        try:
-            v = float(row.get(self.column))
-        except (TypeError, ValueError):  # missing, empty or not a number
-            return False
+        v = number(row.get(self.column))
         return not math.isnan(v) and OPS[self.op](v, self.bound)
 
     def __str__(self) -> str:

@@ -101,10 +101,80 @@ register(Stage(
     doc="top-1 accuracy on the data set's test split through the golden model"))
 
 
+# ---------------------------------------------------------------------------- estimate
+ESTIMATE_SAMPLES = 64  # test inputs the golden model runs to measure activation densities
+ESTIMATE_AXES = ("target", "act_density")  # hardware axes of the stage itself; the rest are target parameters
+
+
+def _cost_missing() -> str | None:
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("hwq.cost.estimate") is not None
+    except ModuleNotFoundError:
+        found = False
+    return None if found else "hwq.cost (hwq estimate) is not on main yet"
+
+
+def _targets(hw: dict) -> list[str]:
+    names = hw.get("target", ["generic"])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise HwqError("target: expected a target name or a list of them")
+    return names
+
+
+def _estimate_hardware(hw: dict) -> set:
+    """Check the hardware axes against every target named; the axis names the stage takes."""
+    from hwq.cost.targets import make_target, target_class
+
+    params = {k: v for k, v in hw.items() if k not in ESTIMATE_AXES}
+    for name in _targets(hw):
+        cls = target_class(name)
+        for key, values in params.items():
+            if key not in cls.PARAMS:
+                raise HwqError(f"target {name} has no parameter {key!r} (it has: {', '.join(sorted(cls.PARAMS))})")
+            for v in (values if isinstance(values, list) else [values.low, values.high]):
+                make_target(name, config={key: v})  # out of range, wrong type: refused now
+    for v in hw.get("act_density", []) if isinstance(hw.get("act_density"), list) else []:
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
+            raise HwqError(f"act_density {v!r}: expected a number in [0, 1]")
+    return set(ESTIMATE_AXES) | set(params)
+
+
+def _estimate(params: dict, art: dict) -> dict:
+    from hwq.cost.estimate import estimate_model
+
+    model = art.get("compressed", art["model"])
+    hw = dict(params.get("hardware", {}))
+    target = hw.pop("target", "generic")
+    density = hw.pop("act_density", None)
+    x = None
+    if density is None and art["data"] is not None:
+        x = art["data"].x_test[:ESTIMATE_SAMPLES].reshape((-1,) + tuple(model.inputs[0].shape))
+    report = estimate_model(model, target=target, config=hw, x=x,
+                            act_density=None if density is None else str(density))
+    t = report["total"]
+    return {"energy_pj": float(t["energy_pj"]["total"]), "cycles": float(t["cycles"]),
+            "seconds": float(t["seconds"]), "macs_effective": float(t["macs_effective"]),
+            "macs_executed": float(t["macs_executed"]),
+            "dram_bytes": float(t["traffic_bytes"].get("dram", 0.0)),
+            "fits": all(t["fits"].values())}
+
+
+register(Stage(
+    "estimate", "point", _estimate, missing=_cost_missing(), hardware=_estimate_hardware,
+    columns=(Column("energy_pj", "energy per inference, pJ (hwq estimate's total)", 0),
+             Column("cycles", "cycles per inference at the target", 0),
+             Column("seconds", "time per inference, s", 0),
+             Column("macs_effective", "non-zero weight x non-zero activation MACs", 0),
+             Column("macs_executed", "MACs the encoding's kernel runs", 0),
+             Column("dram_bytes", "DRAM traffic per inference, bytes", 0),
+             Column("fits", "weights and activations fit on chip (1) or not (0)", 0, 1)),
+    doc="hwq estimate on the point's target and hardware parameters (activation densities "
+        "measured by the golden model on the test split, or the act_density axis)"))
+
+
 # ---------------------------------------------------------------------------- later back ends
-register(Stage("estimate", "point", None, needs=("compress",),
-               missing="hwq.cost (hwq estimate) is not on main yet",
-               doc="hwq estimate on the point's target and hardware parameters"))
 register(Stage("simulate", "point", None, needs=("compress",),
                missing="hwq simulate has no Python API on main yet",
                doc="cocotb simulation of the EIE RTL against the golden model"))
