@@ -153,8 +153,9 @@ def _hardware(spec: Spec, stages, bad) -> None:
                   f"parameters (estimate, simulate, gen-c do)")
     accepted: set = set()
     for s in takers:
+        others = {a for t in takers if t is not s for a in t.axes}
         try:
-            accepted |= s.hardware(spec.hardware)
+            accepted |= s.hardware({k: v for k, v in spec.hardware.items() if k not in others})
         except HwqError as e:
             raise bad(f"stage {s.name}: {e}") from None
     unknown = [a for a in spec.hardware if a not in accepted]

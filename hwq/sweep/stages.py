@@ -44,8 +44,11 @@ class Stage:
     columns: tuple[Column, ...] = ()
     needs: tuple[str, ...] = ()
     missing: str | None = None  # why the stage cannot run here (refused before any work)
-    # hardware axes this stage takes: check(hardware_axes) -> the names it accepts (raises on bad values)
+    # hardware axes: ``axes`` are the stage's own names (e.g. target); ``hardware(axes_left)``
+    # checks the hardware axes no other stage of the sweep owns and returns the names it takes
+    # (raising on bad values), e.g. a target's parameters
     hardware: Callable[[dict], set] | None = None
+    axes: tuple[str, ...] = ()
     doc: str = ""
 
 
@@ -145,13 +148,17 @@ def _estimate(params: dict, art: dict) -> dict:
     from hwq.cost.estimate import estimate_model
 
     model = art.get("compressed", art["model"])
-    hw = dict(params.get("hardware", {}))
-    target = hw.pop("target", "generic")
-    density = hw.pop("act_density", None)
+    from hwq.cost.targets import target_class
+
+    hw = params.get("hardware", {})
+    target = hw.get("target", "generic")
+    density = hw.get("act_density")
+    known = target_class(target).PARAMS
+    config = {k: v for k, v in hw.items() if k in known}  # other stages' axes are not the target's
     x = None
     if density is None and art["data"] is not None:
         x = art["data"].x_test[:ESTIMATE_SAMPLES].reshape((-1,) + tuple(model.inputs[0].shape))
-    report = estimate_model(model, target=target, config=hw, x=x,
+    report = estimate_model(model, target=target, config=config, x=x,
                             act_density=None if density is None else str(density))
     t = report["total"]
     return {"energy_pj": float(t["energy_pj"]["total"]), "cycles": float(t["cycles"]),
@@ -162,7 +169,7 @@ def _estimate(params: dict, art: dict) -> dict:
 
 
 register(Stage(
-    "estimate", "point", _estimate, missing=_cost_missing(), hardware=_estimate_hardware,
+    "estimate", "point", _estimate, missing=_cost_missing(), hardware=_estimate_hardware, axes=ESTIMATE_AXES,
     columns=(Column("energy_pj", "energy per inference, pJ (hwq estimate's total)", 0),
              Column("cycles", "cycles per inference at the target", 0),
              Column("seconds", "time per inference, s", 0),
@@ -178,6 +185,60 @@ register(Stage(
 register(Stage("simulate", "point", None, needs=("compress",),
                missing="hwq simulate has no Python API on main yet",
                doc="cocotb simulation of the EIE RTL against the golden model"))
-register(Stage("gen-c", "point", None, needs=("compress",),
-               missing="hwq gen-c --run has no Python API on main yet",
-               doc="generated C run on the host or under qemu"))
+
+
+# ---------------------------------------------------------------------------- gen-c
+GENC_SAMPLES = 4  # test inputs the generated program runs, compared with the golden model
+GENC_AXES = ("c_target", "c_simd")
+
+
+def _codegen_missing() -> str | None:
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("hwq.codegen.flow") is not None
+    except ModuleNotFoundError:
+        found = False
+    return None if found else "hwq.codegen (hwq gen-c --run) is not on main yet"
+
+
+def _genc_hardware(hw: dict) -> set:
+    """c_target: gen-c targets (default host), their tools installed; c_simd: true/false."""
+    from hwq.codegen.targets import get_target
+
+    names = hw.get("c_target", ["host"])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise HwqError("c_target: expected a gen-c target name or a list of them")
+    for name in names:
+        get_target(name).check_tools()
+    simd = hw.get("c_simd", [True])
+    if not isinstance(simd, list) or not all(isinstance(v, bool) for v in simd):
+        raise HwqError("c_simd: expected true or false")
+    return set(GENC_AXES)
+
+
+def _genc(params: dict, art: dict) -> dict:
+    import tempfile
+    from pathlib import Path
+
+    from hwq.codegen.flow import gen_c
+
+    model = art.get("compressed", art["model"])
+    hw = params.get("hardware", {})
+    x = None
+    if art["data"] is not None:
+        x = art["data"].x_test[:GENC_SAMPLES].reshape((-1,) + tuple(model.inputs[0].shape))
+    with tempfile.TemporaryDirectory(prefix="hwq-sweep-genc-") as tmp:
+        r = gen_c(model, hw.get("c_target", "host"), Path(tmp) / "c", x=x, run=True,
+                  simd=hw.get("c_simd", True))
+    return {"c_match": bool(r["match"]), "c_instructions": r.get("instructions"),
+            "c_text_bytes": r.get("text_bytes"), "c_ram_bytes": r.get("ram_bytes")}
+
+
+register(Stage(
+    "gen-c", "point", _genc, missing=_codegen_missing(), hardware=_genc_hardware, axes=GENC_AXES,
+    columns=(Column("c_match", "the C program's outputs equal the golden model's on every layer (1) or not", 0, 1),
+             Column("c_instructions", "instructions per run of the samples (qemu count; empty on the host)", 0),
+             Column("c_text_bytes", "code size of the program, bytes", 0),
+             Column("c_ram_bytes", "RAM: static data + activation arena, bytes", 0)),
+    doc=f"hwq gen-c --run on the point's compressed model ({GENC_SAMPLES} test samples)"))
