@@ -103,6 +103,8 @@ def summary(result: SweepResult) -> str:
     lines = [f"{len(rows)} points: {feasible} feasible (constraints: {cons}), {errors} with errors; "
              f"ran {result.computed} now",
              f"Pareto front ({', '.join(str(o) for o in plan.objectives)}): {len(result.front)} points"]
+    if not result.front and rows:
+        lines.append("no feasible point: relax the constraints or widen the axes")
     if result.front:
         cols = ["point", "model", *[a for a in plan.axes if len({str(r.get(a)) for r in rows}) > 1],
                 *[o.column for o in plan.objectives]]
