@@ -20,7 +20,7 @@ from hwq.errors import HwqError
 
 SCHEMES = ("codebook", "pow2", "ternary", "int8", "pq", "float32")
 # axes taken as they are by the pipeline's options (hwq compress's flags, underscored)
-PLAIN = ("prune", "prune_quality", "share_bits", "init", "pow2_bits", "ternary", "int8", "pq",
+PLAIN = ("prune", "prune_quality", "share_bits", "init", "pow2_bits", "ternary", "int8", "pq", "value_bits",
          "sparse", "index_bits", "retrain_epochs", "lr", "act_bits", "pow2_act")
 AXES = ("scheme", "bits") + PLAIN
 PER_LAYER = ("prune", "share_bits", "bits")

@@ -131,6 +131,6 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, proces
     n = (os.cpu_count() or 1) if workers is None else workers
     if n < 1:
         raise SweepError(f"--workers {n}: need at least 1")
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=None,
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=":0",
                       silence_logs=logging.CRITICAL) as cluster, Client(cluster, set_as_default=False) as client:
         yield client
