@@ -196,3 +196,40 @@ def test_random_sampling_is_seeded(tmp_path):
     assert all(round(p.params["prune"] / 0.05, 9) % 1 == 0 for p in p1.points)
     other = make_plan(load_spec(write_spec(tmp_path, {**doc, "sampling": {"random": 5, "seed": 8}}, "c.yaml")))
     assert [p.params for p in other.points] != [p.params for p in p1.points]
+
+
+ESTIMATE = {"model": MLP, "data": "digits", "stages": ["compress", "accuracy", "estimate"],
+            "compress": {"prune": [0.9], "scheme": "codebook", "bits": 4, "act_bits": 8},
+            "hardware": {"target": "generic", "macs_per_cycle": [16, 256], "sram_bytes": [8192, 1 << 20]}}
+
+
+def test_estimate_rows_equal_estimate_model_and_share_compression(tmp_path):
+    from hwq.compress.pipeline import CompressOptions, compress_model, load_data
+    from hwq.cost.estimate import estimate_model
+
+    r = run_sweep(write_spec(tmp_path, ESTIMATE), tmp_path / "out", workers=2, processes=False,
+                  progress=False, echo=lambda s: None)
+    rows = results(tmp_path / "out")
+    assert len(rows) == 4 and len({p.ckey for p in r.plan.points}) == 1
+    model = ir.load(str(files("hwq.examples") / MLP))
+    data = load_data("digits", model)
+    c = compress_model(model, CompressOptions(prune=0.9, share_bits=4, act_bits=8, data="digits"), data)
+    for row in rows:
+        cfg = {"macs_per_cycle": int(row["macs_per_cycle"]), "sram_bytes": int(row["sram_bytes"])}
+        t = estimate_model(c, target="generic", config=cfg, x=data.x_test[:64])["total"]
+        assert float(row["energy_pj"]) == t["energy_pj"]["total"] and float(row["cycles"]) == t["cycles"]
+        assert row["fits"] == ("true" if all(t["fits"].values()) else "false")
+    assert r.plot is not None
+
+
+@pytest.mark.parametrize("hardware,message", [
+    ({"target": "generic", "n_pee": [4]}, "target generic has no parameter 'n_pee'"),
+    ({"target": "tpu9"}, "unknown target"),
+    ({"target": "generic", "macs_per_cycle": [-4]}, "below its minimum"),
+    ({"act_density": [1.5]}, "act_density 1.5"),
+])
+def test_bad_hardware_axes_refused_before_work(tmp_path, hardware, message):
+    spec = write_spec(tmp_path, {**ESTIMATE, "hardware": hardware})
+    res = CliRunner().invoke(main, ["sweep", str(spec), "-o", str(tmp_path / "out")])
+    assert res.exit_code == 1 and message in res.stderr and res.stderr.count("\n") == 1, res.stderr
+    assert not (tmp_path / "out").exists()
