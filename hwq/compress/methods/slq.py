@@ -65,17 +65,20 @@ def t_centroid(c: float, kind: str) -> float:
 
 
 def lloyd(x: np.ndarray, init: np.ndarray, pin_zero: bool, targets: dict[int, float] | None = None,
-          beta: float = 0.0, total: int | None = None,
+          beta: float = 0.0, total: int | None = None, hold=(),
           iters: int = 300) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """1-D k-means from sorted ``init`` centroids; returns (centroids, labels, where).
 
     ``where[j]`` is the final position of initial centroid j (centroids stay sorted).
     ``pin_zero`` keeps the initial centroid nearest 0 at exactly 0. ``targets`` {initial
     index: t-centroid} applies ESLQ's proximal step with weight ``beta`` (normalised by
-    ``total`` weights). Nearest-centroid assignment, ties to the lower centroid; an empty
+    ``total`` weights). ``hold`` lists initial indices kept at their value (already
+    quantized centroids). Nearest-centroid assignment, ties to the lower centroid; an empty
     cluster keeps its centroid.
     """
     c = np.array(init, np.float64)
+    start = c.copy()
+    hold = set(int(h) for h in hold)
     ident = np.arange(c.size)  # ident[i] = the initial index of the centroid now at i
     zero = int(np.abs(c).argmin()) if pin_zero else -1
     if zero >= 0:
@@ -97,6 +100,8 @@ def lloyd(x: np.ndarray, init: np.ndarray, pin_zero: bool, targets: dict[int, fl
                 mean[i] = targets[j] + math.copysign(max(abs(d) - shrink, 0.0), d)
             if j == zero:
                 mean[i] = 0.0
+            if j in hold:
+                mean[i] = start[j]
         order = np.argsort(mean, kind="stable")
         c, ident = mean[order], ident[order]
     labels = np.searchsorted((c[:-1] + c[1:]) / 2, x, side="left")
@@ -166,29 +171,38 @@ def compress(model, data, p, log=None) -> MethodResult:
         for n in names:  # every layer's partition against the same, current network (eq. 1)
             w, free = weights[n], ~frozen[n]
             xs = w[free]
-            kt = k - len(fixed[n])
-            pin = 0.0 not in fixed[n]
+            done = sorted(set(fixed[n]))  # the fixed part of the codebook, held in the clustering
+            kt = k - len(done)
+            pin = 0.0 not in done
             lo, hi = (float(xs.min()), float(xs.max())) if xs.size else (0.0, 0.0)
-            init = np.sort(np.concatenate([np.linspace(lo, hi, kt - 1), [0.0]])) if pin else np.linspace(lo, hi, kt)
-            c, lab, _ = lloyd(xs, init, pin)
+            new_c = np.concatenate([np.linspace(lo, hi, kt - 1), [0.0]]) if pin else np.linspace(lo, hi, kt)
+            init = np.concatenate([done, new_c])
+            order_init = np.argsort(init, kind="stable")
+            init = init[order_init]
+            held = [int(i) for i in np.flatnonzero(order_init < len(done))]
+            c, lab, where = lloyd(xs, init, pin, hold=held)
+            held_pos = {int(where[h]) for h in held}
+            open_pos = [j for j in range(c.size) if j not in held_pos]
             eq = []
             if order == "loss":
-                for j in range(kt):
+                for j in open_pos:
                     snapped = w.copy()
                     snapped[free] = np.where(lab == j, c[j], xs)
                     eq.append(probe.increase(weights, n, snapped, base))
-                chosen = list(np.argsort(-np.asarray(eq), kind="stable")[:size])
+                chosen = [open_pos[i] for i in np.argsort(-np.asarray(eq), kind="stable")[:size]]
             else:
-                chosen = list(np.argsort(-np.abs(c), kind="stable")[:size])
-            step_rec[n] = {"centroids": [float(v) for v in c], "eq": [float(v) for v in eq]}
+                chosen = [open_pos[i] for i in np.argsort(-np.abs(c[open_pos]), kind="stable")[:size]]
+            step_rec[n] = {"centroids": [float(c[j]) for j in open_pos], "eq": [float(v) for v in eq]}
             if eslq and beta > 0:
                 targets = {int(j): t_centroid(float(c[j]), p.t_centroids) for j in chosen}
-                c, lab, where = lloyd(xs, c, pin, targets, beta, total=w.size)
+                c, lab, where = lloyd(xs, c, pin, targets, beta, total=w.size, hold=sorted(held_pos))
                 chosen = [int(where[j]) for j in chosen]
-            decided[n] = (c, lab, chosen)
-        for n, (c, lab, chosen) in decided.items():  # weight sharing (eq. 2) and freezing
+                held_pos = {int(where[j]) for j in held_pos}
+            # weights that fall in an already quantized cluster join it now; the last step takes all
+            decided[n] = (c, lab, chosen, sorted(held_pos))
+        for n, (c, lab, chosen, held_pos) in decided.items():  # weight sharing (eq. 2), freezing
             w, free = weights[n], ~frozen[n]
-            take = np.isin(lab, chosen)
+            take = np.isin(lab, chosen + held_pos)
             vals = w.copy()
             vals[free] = np.where(take, c[lab], w[free])
             newly = np.zeros(w.shape, bool)
