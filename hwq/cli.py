@@ -255,7 +255,6 @@ def _not_yet(name: str, what: str):
     return cmd
 
 
-_not_yet("gen-c", "Generate C kernels for ARM and host targets")
 _not_yet("gen-rtl", "Generate Amaranth RTL of the EIE-style accelerator")
 _not_yet("simulate", "Simulate the generated RTL against the golden model with cocotb")
 
@@ -267,6 +266,11 @@ main.add_command(sweep)
 from hwq.commands.estimate import estimate as _estimate  # noqa: E402
 
 main.add_command(_estimate)
+
+
+from hwq.commands.gen_c import gen_c_cmd  # noqa: E402
+
+main.add_command(gen_c_cmd)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,149 @@
+"""Weight packing: an IR weight -> the const C arrays a kernel reads in compressed form.
+
+Nothing is decompressed: codes keep their bit width (b-bit fields packed LSB-first into a
+byte stream, or native uint8/uint16/uint32 arrays when the field is exactly that wide),
+sparse entries keep their relative index next to the code in one field (``rel`` in the low
+``index_bits`` bits, the code above it), pointers stay pointers and codebooks stay tables.
+
+The input zero point is folded into the bias once here (docs/semantics.md section 6):
+``sum_i w[o,i] (x_i - zx) = sum_i w[o,i] x_i - zx * sum_i w[o,i]``, exact modulo 2^32, so
+kernels read raw activations and padding holds ``zx``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hwq.ir.layers import WeightedLayer
+from hwq.ir.values import CodebookValues, Int8Values, PQValues, Pow2Values, TernaryValues
+
+PAD_BYTES = 8  # the generic field reader looks up to 5 bytes past a field's first byte
+
+
+@dataclass
+class CArray:
+    name: str
+    ctype: str  # element type
+    values: np.ndarray  # 1-D integer array (already in the element type's range)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.values.size) * {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2,
+                                         "int32_t": 4, "uint32_t": 4}[self.ctype]
+
+
+@dataclass
+class Packed:
+    """What a weighted layer's kernel needs: its arrays and the shape of its fields."""
+
+    encoding: str  # int8, codebook, pow2, ternary, pq
+    layout: str  # dense, csr, csc
+    arrays: dict[str, CArray] = field(default_factory=dict)  # role -> array
+    field_bits: int = 8  # width of one stored field (rel + code when sparse)
+    index_bits: int = 0
+    code_bits: int = 8
+    method: str = "plain"  # plain | bucket (sum per code, then one product per code) | table
+    n_codes: int = 0  # buckets / table entries
+    pow2_bits: int = 0
+    pq: tuple[int, int, int] = (0, 0, 0)  # M, K, d
+    ternary: tuple[int, int] = (0, 0)  # pos, neg
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays.values())
+
+
+def pack_fields(values: np.ndarray, width: int) -> tuple[str, np.ndarray]:
+    """Store unsigned ``width``-bit fields: native arrays for 8/16/32 bits, else a bit stream."""
+    values = np.asarray(values, dtype=np.uint64)
+    if width == 8:
+        return "uint8_t", values.astype(np.uint8)
+    if width == 16:
+        return "uint16_t", values.astype(np.uint16)
+    if width == 32:
+        return "uint32_t", values.astype(np.uint32)
+    n = values.size
+    bits = ((values[:, None] >> np.arange(width, dtype=np.uint64)) & 1).astype(np.uint8).reshape(-1)
+    stream = np.packbits(bits, bitorder="little") if n else np.zeros(0, np.uint8)
+    return "uint8_t", np.concatenate([stream, np.zeros(PAD_BYTES, np.uint8)])
+
+
+def _codes(values) -> tuple[np.ndarray, int]:
+    """Unsigned per-entry codes and their width."""
+    if isinstance(values, Int8Values):
+        return values.q.astype(np.int64) & 0xFF, 8
+    if isinstance(values, CodebookValues):
+        return values.indices.astype(np.int64), max(1, values.bits)
+    if isinstance(values, Pow2Values):
+        return values.codes.astype(np.int64), values.bits
+    if isinstance(values, TernaryValues):
+        return values.codes.astype(np.int64) & 3, 2  # +1 -> 1, -1 -> 3, 0 -> 0
+    raise TypeError(type(values).__name__)  # pragma: no cover - pq handled by the caller
+
+
+def folded_bias(layer: WeightedLayer, zx: int) -> np.ndarray:
+    """bias_q - zx * rowsum(w_int), modulo 2^32 (uint32): two's-complement int64 viewed as
+    uint64 wraps modulo 2^64, a multiple of 2^32, so the low 32 bits are exact."""
+    w = layer.weight.dense_int().reshape(layer.weight.channels, -1).view(np.uint64)
+    rows = w.sum(axis=1, dtype=np.uint64)
+    b = np.zeros(w.shape[0], np.int64) if layer.bias_q is None else layer.bias_q.astype(np.int64)
+    with np.errstate(over="ignore"):
+        out = b.view(np.uint64) - np.uint64(zx % (1 << 32)) * rows
+    return (out & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+
+
+def pack(layer: WeightedLayer, zx: int, prefix: str) -> Packed:
+    w = layer.weight
+    v = w.values
+    rows, cols = w.matrix_shape
+    arrays = {"bias": CArray(f"{prefix}_bias", "uint32_t", folded_bias(layer, zx))}
+    rq = layer.requant
+    arrays["rq_exp"] = CArray(f"{prefix}_rq_exp", "int8_t", rq.exponent.astype(np.int8))
+    if rq.mode == "multiplier":
+        arrays["rq_mul"] = CArray(f"{prefix}_rq_mul", "int32_t", rq.multiplier.astype(np.int32))
+    if isinstance(v, PQValues):
+        m, k, d = v.codebook.shape
+        ct, data = pack_fields(v.assignments.reshape(-1), max(1, v.bits))
+        arrays["codes"] = CArray(f"{prefix}_assign", ct, data)
+        arrays["codebook"] = CArray(f"{prefix}_codebook", "int32_t", v.codebook.reshape(-1).astype(np.int32))
+        return Packed("pq", "dense", arrays, field_bits=max(1, v.bits), code_bits=max(1, v.bits), pq=(m, k, d))
+    codes, cb = _codes(v)
+    p = Packed(v.TYPE, "dense" if w.sparse is None else w.sparse.format, arrays, code_bits=cb)
+    if w.sparse is None:
+        if isinstance(v, Int8Values):  # plain int8 matrix, the CMSIS-NN layout
+            arrays["codes"] = CArray(f"{prefix}_w", "int8_t", v.q.astype(np.int8))
+            p.field_bits = 8
+        else:
+            ct, data = pack_fields(codes, cb)
+            arrays["codes"] = CArray(f"{prefix}_codes", ct, data)
+            p.field_bits = cb
+        per_major = cols
+    else:
+        sp = w.sparse
+        p.index_bits = sp.index_bits
+        p.field_bits = sp.index_bits + cb
+        ct, data = pack_fields(sp.rel.astype(np.int64) | (codes << sp.index_bits), p.field_bits)
+        arrays["codes"] = CArray(f"{prefix}_entries", ct, data)
+        pt = "uint16_t" if int(sp.ptr[-1]) < (1 << 16) else "uint32_t"
+        arrays["ptr"] = CArray(f"{prefix}_ptr", pt, sp.ptr.astype(np.uint32 if pt == "uint32_t" else np.uint16))
+        n_major = cols if sp.format == "csc" else rows
+        per_major = sp.stored / max(1, n_major)
+    if isinstance(v, CodebookValues):
+        kk = int(v.codebook.shape[0])
+        arrays["codebook"] = CArray(f"{prefix}_codebook", "int32_t", v.codebook.astype(np.int32))
+        p.n_codes = kk
+        if p.layout == "csc":  # per column: a table of K products, then adds
+            p.method = "table" if per_major >= kk else "plain"
+        else:  # per row: sum the activations per centroid, then K multiplies
+            p.method = "bucket" if per_major >= 2 * kk else "plain"
+    elif isinstance(v, Pow2Values):
+        p.pow2_bits = v.bits
+        p.n_codes = 1 << v.bits
+        p.method = "bucket" if p.layout != "csc" and per_major >= 2 * p.n_codes else "plain"
+    elif isinstance(v, TernaryValues):
+        p.ternary = (int(v.magnitudes[0]), int(v.magnitudes[1]))
+        p.n_codes = 4
+        p.method = "table" if p.layout == "csc" else "bucket"
+    return p

@@ -1,0 +1,55 @@
+"""Shared helpers of the gen-c tests: models with the awkward cases, tool checks."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import numpy as np
+import pytest
+
+from hwq import ir
+from hwq.codegen.targets import TARGETS
+
+
+def need_target(name: str):
+    t = TARGETS[name]
+    for tool, pkg in ((t.cc, t.cc_package), (t.run[0] if t.run else None, t.run_package)):
+        if tool and shutil.which(tool) is None:
+            pytest.skip(f"{tool} not installed: apt-get install {pkg}")
+    return t
+
+
+def with_zero_points(model: ir.Model, zps: dict[str, int]) -> ir.Model:
+    """Give layers non-zero zero points (relu/pool/flatten followers keep their input's quant)."""
+    for layer in model.topo_order():
+        if layer.name in zps:
+            layer.quant = dataclasses.replace(layer.quant, zero_point=zps[layer.name])
+        elif layer.KIND in ("relu", "maxpool", "avgpool", "flatten") and layer.inputs[0] in zps:
+            zps[layer.name] = zps[layer.inputs[0]]
+            layer.quant = model.layers[layer.inputs[0]].quant
+    return ir.validate(model)
+
+
+def pow2_shift_limits() -> tuple[ir.Model, np.ndarray]:
+    """7-bit pow2 weights with shifts 62, 31, 32 and 0 whose huge terms cancel exactly on the
+    bundled inputs (x0 == x1, x2 == x3, x4 == x5): the exact sum fits, every shift >= 32
+    contributes 0 modulo 2^32 (docs/semantics.md section 3)."""
+    rng = np.random.default_rng(5)
+    o, i = 6, 11
+    codes = rng.integers(1, 5, (o, i)) | (rng.integers(0, 2, (o, i)) << 6)
+    big = lambda k, neg: k + 1 + (64 if neg else 0)  # noqa: E731  code of -+2^k
+    codes[:, 0], codes[:, 1] = big(62, False), big(62, True)
+    codes[:, 2], codes[:, 3] = big(31, True), big(31, False)
+    codes[:, 4], codes[:, 5] = big(32, False), big(32, True)
+    w = ir.Weight((o, i), ir.Pow2Values(codes.reshape(-1).astype(np.uint8), 7, -8))
+    m = ir.Model("shifts", {}, ["fc"])
+    m.layers["x"] = ir.Input("x", [], shape=(i,), quant=ir.QuantParams(8, False, 1 / 256, 3))
+    m.layers["fc"] = ir.Dense("fc", ["x"], in_features=i, out_features=o, weight=w,
+                              bias=np.zeros(o, np.float32), bias_q=rng.integers(-1000, 1000, o).astype(np.int32),
+                              requant=ir.Requant("shift", np.array([-4], np.int32)),
+                              quant=ir.QuantParams(8, True, 1 / 16, -5))
+    ir.validate(m)
+    x = rng.integers(0, 256, (4, i))
+    x[:, 1], x[:, 3], x[:, 5] = x[:, 0], x[:, 2], x[:, 4]
+    return m, x

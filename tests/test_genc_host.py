@@ -1,0 +1,133 @@
+"""gen-c on the host: every layer kind and weight encoding, bit-exact with the golden model."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from hwq import ir
+from hwq.cli import main
+from hwq.codegen import gen_c
+from tests.factories import ENCODINGS, LAYOUTS, cnn, mlp
+from tests.genc_helpers import need_target, pow2_shift_limits, with_zero_points
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+QUANTIZED = sorted(p for p in EXAMPLES.glob("digits_*_*.ir"))
+CASES = [(e, l) for e, l in itertools.product(ENCODINGS, LAYOUTS) if e != "pq" or l == "none"]
+
+
+def check(report):
+    bad = [l["name"] for l in report["layers"] if not l["match"]]
+    assert report["match"] and not bad, f"mismatch in {bad}"
+
+
+@pytest.mark.parametrize("encoding,layout", CASES)
+def test_every_encoding_and_layer_kind(tmp_path, encoding, layout):
+    need_target("host")
+    rng = np.random.default_rng(hash((encoding, layout)) % 1000)
+    # a CNN (conv with padding and stride, relu, max/avg pool, add, flatten, dense) with
+    # non-zero zero points, and an MLP ending in softmax; few index bits = many fillers
+    c = with_zero_points(cnn(rng, encoding, layout, index_bits=2, density=0.3), {"x": -7, "c2": 3})
+    check(gen_c(c, "host", tmp_path / "cnn", run=True))
+    m = with_zero_points(mlp(rng, encoding, layout, index_bits=1, density=0.2, softmax=True), {"x": 11})
+    check(gen_c(m, "host", tmp_path / "mlp", run=True))
+
+
+@pytest.mark.parametrize("encoding", ["int8", "codebook", "pow2"])
+def test_wide_activations_and_shift_requant(tmp_path, encoding):
+    need_target("host")
+    rng = np.random.default_rng(3)
+    m = mlp(rng, encoding, "csr", index_bits=4, density=0.6, act_bits=12, pow2_act=True)
+    check(gen_c(m, "host", tmp_path / "m", run=True))
+
+
+def test_pow2_shifts_at_the_range_limits(tmp_path):
+    need_target("host")
+    m, x = pow2_shift_limits()
+    rep = gen_c(m, "host", tmp_path / "s", x=x, run=True)
+    check(rep)
+    assert rep["samples"] == 4 and rep["excluded_samples"] == []
+
+
+def test_empty_rows_and_columns(tmp_path):
+    need_target("host")
+    rng = np.random.default_rng(9)
+    for layout in ("csr", "csc"):
+        m = mlp(rng, "codebook", layout, index_bits=3, density=0.03)
+        w = m.layers["fc1"].weight.dense_int()
+        assert (w == 0).all(axis=1).any() and (w == 0).all(axis=0).any()  # the case under test
+        check(gen_c(m, "host", tmp_path / layout, run=True))
+
+
+@pytest.mark.parametrize("path", QUANTIZED, ids=lambda p: p.stem)
+def test_quantized_examples(tmp_path, path):
+    need_target("host")
+    m = ir.load(path)
+    x = np.load(EXAMPLES / "digits_test_x.npy")[:4].reshape((4,) + tuple(m.inputs[0].shape))
+    check(gen_c(m, "host", tmp_path / "p", x=x, run=True))
+
+
+def test_cli_json_and_output_npy(tmp_path):
+    need_target("host")
+    out = tmp_path / "proj"
+    r = CliRunner().invoke(main, ["gen-c", str(EXAMPLES / "digits_mlp_pruned_shared.ir"), "--target", "host",
+                                  "-o", str(out), "--run", "--json", "--input", str(EXAMPLES / "digits_test_x.npy")])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.output)
+    for key in ("target", "match", "samples", "layers", "text_bytes", "data_bytes", "ram_bytes",
+                "arena_bytes", "instructions", "output"):
+        assert key in rep
+    assert rep["match"] and rep["target"] == "host"
+    from hwq.golden import run_int
+
+    m = ir.load(EXAMPLES / "digits_mlp_pruned_shared.ir")
+    want = run_int(m, np.load(EXAMPLES / "digits_test_x.npy"))["fc3"]
+    assert np.array_equal(np.load(rep["output"]), want)
+    for f in ("model.h", "model.c", "main.c", "Makefile", "weights.h"):
+        assert (out / f).is_file()
+    assert re.search(r"int hwq_digits_mlp_\w*_run\(const uint8_t \*in0, int8_t \*out0, void \*arena\)",
+                     (out / "model.h").read_text())
+
+
+def test_pow2_kernel_has_no_multiply(tmp_path):
+    """Shifts and adds only: the compiled pow2 kernels (shift requantization) hold no multiply."""
+    need_target("host")
+    if shutil.which("objdump") is None:
+        pytest.skip("objdump not installed: apt-get install binutils")
+    rng = np.random.default_rng(4)
+    for layout in ("none", "csr", "csc"):
+        m = mlp(rng, "pow2", layout, density=0.5, pow2_act=True)
+        d = tmp_path / layout
+        rep = gen_c(m, "host", d)
+        assert all(l.requant.mode == "shift" for l in m.weighted())
+        obj = d / "fc1.o"
+        subprocess.run(["gcc", "-O2", "-std=c99", "-I", str(d), "-c", str(d / "kernels" / "fc1.c"), "-o", str(obj)],
+                       check=True)
+        asm = subprocess.run(["objdump", "-d", str(obj)], capture_output=True, text=True, check=True).stdout
+        assert "fc1" in asm and not re.search(r"\s(i?mul|pmul)\w*\s", asm), layout
+        assert rep["layers"][0]["kernel"].startswith("dense/")
+
+
+def test_bad_input_one_line(tmp_path):
+    runner = CliRunner()
+    ex = str(EXAMPLES / "digits_mlp_int8.ir")
+    r = runner.invoke(main, ["gen-c", ex, "--target", "z80", "-o", str(tmp_path / "a")])
+    assert r.exit_code == 1 and "unknown target 'z80'" in r.output
+    r = runner.invoke(main, ["gen-c", str(EXAMPLES / "digits_mlp.ir"), "-o", str(tmp_path / "b")])
+    assert r.exit_code == 1 and "quantized" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+
+
+def test_missing_compiler_names_the_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no compiler, no qemu
+    r = CliRunner().invoke(main, ["gen-c", str(EXAMPLES / "digits_mlp_int8.ir"), "--target", "cortex-m4",
+                                  "-o", str(tmp_path / "p"), "--run"])
+    assert r.exit_code == 1 and "apt-get install gcc-arm-none-eabi" in r.output
