@@ -25,13 +25,12 @@ from hwq.ir.model import Model
 from hwq.ir.values import PQValues
 
 SOFTMAX_TOL = 1e-5  # absolute, on probabilities (float32 against the float64 golden softmax)
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
 
 def _env() -> jinja2.Environment:
-    import hwq.templates
+    from importlib.resources import files
 
-    root = Path(hwq.templates.__file__).parent
+    root = Path(str(files("hwq.templates")))  # templates/ installs as hwq.templates
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(root)), undefined=jinja2.StrictUndefined,
                               keep_trailing_newline=True, trim_blocks=False, lstrip_blocks=False)
 
