@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwq.errors import HwqError, SemanticsError
-from hwq.golden import run_int
+from hwq.errors import HwqError
+from hwq.golden import overflowing_samples, run_int
 from hwq.golden.run import quantize
 from hwq.ir.layers import Softmax
 from hwq.ir.model import Model
@@ -43,21 +43,12 @@ def integer_inputs(model: Model, x: np.ndarray | None, n_default: int = 3, seed:
 def golden(model: Model, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], list[int]]:
     """(kept inputs, golden values of every layer on them, excluded sample indices)."""
     name = model.inputs[0].name
-    try:
-        return x, run_int(model, {name: x}, keep_all=True), []
-    except SemanticsError:
-        pass
-    keep, excluded = [], []
-    for i in range(x.shape[0]):
-        try:
-            run_int(model, {name: x[i:i + 1]})
-            keep.append(i)
-        except SemanticsError:
-            excluded.append(i)
+    excluded = overflowing_samples(model, {name: x})
+    keep = [i for i in range(x.shape[0]) if i not in set(excluded)]
     if not keep:
         raise HwqError("input: every sample overflows an accumulator in the golden model (outside the contract)")
     xk = x[keep]
-    return xk, run_int(model, {name: xk}, keep_all=True), excluded
+    return xk, run_int(model, {name: xk}, keep_all=True), [int(i) for i in excluded]
 
 
 def parse_dump(stdout: str, n_steps: int, n_samples: int) -> dict[int, np.ndarray]:
