@@ -53,3 +53,25 @@ def pow2_shift_limits() -> tuple[ir.Model, np.ndarray]:
     x = rng.integers(0, 256, (4, i))
     x[:, 1], x[:, 3], x[:, 5] = x[:, 0], x[:, 2], x[:, 4]
     return m, x
+
+
+def merge(models: dict[str, ir.Model], name: str = "merged") -> ir.Model:
+    from hwq.ir.rewrite import branches
+
+    return ir.validate(branches(models, name))
+
+
+def every_kernel_model(seed: int = 0) -> ir.Model:
+    """Every encoding x layout as a CNN branch (conv with padding and stride, relu, pools, add,
+    flatten, dense), non-zero zero points, many fillers; plus an MLP branch ending in softmax."""
+    from tests.factories import ENCODINGS, LAYOUTS, cnn
+
+    rng = np.random.default_rng(seed)
+    subs = {}
+    for enc in ENCODINGS:
+        for lay in LAYOUTS:
+            if enc == "pq" and lay != "none":
+                continue
+            subs[f"{enc}_{lay}"] = cnn(rng, enc, lay, index_bits=2, density=0.3)
+    m = merge(subs, "every_kernel")
+    return with_zero_points(m, {"x": -7, "int8_none_c2": 3, "codebook_csc_c1": 5})

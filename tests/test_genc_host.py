@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from hwq import ir
 from hwq.cli import main
 from hwq.codegen import gen_c
-from tests.factories import ENCODINGS, LAYOUTS, cnn, mlp
-from tests.genc_helpers import need_target, pow2_shift_limits, with_zero_points
+from tests.factories import ENCODINGS, LAYOUTS, mlp
+from tests.genc_helpers import every_kernel_model, merge, need_target, pow2_shift_limits, with_zero_points
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 QUANTIZED = sorted(p for p in EXAMPLES.glob("digits_*_*.ir"))
@@ -29,16 +29,15 @@ def check(report):
     assert report["match"] and not bad, f"mismatch in {bad}"
 
 
-@pytest.mark.parametrize("encoding,layout", CASES)
-def test_every_encoding_and_layer_kind(tmp_path, encoding, layout):
+def test_every_encoding_and_layer_kind(tmp_path):
+    """One program: every encoding x layout as a CNN branch (conv with padding and stride,
+    relu, max/avg pool, add, flatten, dense; non-zero zero points; few index bits, so many
+    fillers), and as an MLP branch ending in softmax (index_bits 1: maximal gaps)."""
     need_target("host")
-    rng = np.random.default_rng(hash((encoding, layout)) % 1000)
-    # a CNN (conv with padding and stride, relu, max/avg pool, add, flatten, dense) with
-    # non-zero zero points, and an MLP ending in softmax; few index bits = many fillers
-    c = with_zero_points(cnn(rng, encoding, layout, index_bits=2, density=0.3), {"x": -7, "c2": 3})
-    check(gen_c(c, "host", tmp_path / "cnn", run=True))
-    m = with_zero_points(mlp(rng, encoding, layout, index_bits=1, density=0.2, softmax=True), {"x": 11})
-    check(gen_c(m, "host", tmp_path / "mlp", run=True))
+    check(gen_c(every_kernel_model(), "host", tmp_path / "cnn", run=True))
+    rng = np.random.default_rng(2)
+    mlps = {f"{e}_{l}": mlp(rng, e, l, index_bits=1, density=0.2, softmax=True) for e, l in CASES}
+    check(gen_c(with_zero_points(merge(mlps), {"x": 11}), "host", tmp_path / "mlp", run=True))
 
 
 @pytest.mark.parametrize("encoding", ["int8", "codebook", "pow2"])

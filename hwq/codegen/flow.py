@@ -37,6 +37,9 @@ def gen_c(model: Model, target_name: str, outdir: str | Path, x: np.ndarray | No
     target.check_tools()
     prog = build.make(outdir, target, "prog")
     sz = build.sizes(prog, target)
+    from hwq.codegen.icount import symbols
+
+    syms = symbols(prog, target)
     status, stdout = build.run(prog, target)
     dumps = compare.parse_dump(stdout, len(proj.steps), int(xk.shape[0]))
     instr: dict[str, int] = {}
@@ -55,8 +58,10 @@ def gen_c(model: Model, target_name: str, outdir: str | Path, x: np.ndarray | No
         all_match &= ok
         for c in s.covers:
             kernel = s.kind if c == s.layer else ("view" if model.layers[c].KIND == "flatten" else f"fused into {s.layer}")
+            main = c == s.layer
             layers.append({"name": c, "kernel": kernel, "match": ok,
-                           "instructions": instr.get(s.layer) if c == s.layer else (0 if instr else None)})
+                           "instructions": instr.get(s.layer) if main else (0 if instr else None),
+                           "code_bytes": (syms[s.sym][1] - syms[s.sym][0]) if main and s.sym in syms else 0})
     out_path = outdir / "output.npy"
     final = dumps.get(next((k for k, s in enumerate(proj.steps) if model.outputs[0] in s.covers), -1))
     if final is not None:

@@ -94,7 +94,9 @@ def folded_bias(layer: WeightedLayer, zx: int) -> np.ndarray:
     return (out & np.uint64(0xFFFFFFFF)).astype(np.uint32)
 
 
-def pack(layer: WeightedLayer, zx: int, prefix: str) -> Packed:
+def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False) -> Packed:
+    """``cheap_mla``: a multiply-accumulate is one instruction with byte entries (the
+    Thumb-2 loops of Cortex-M), so the plain codebook lookup beats the per-centroid sums."""
     w = layer.weight
     v = w.values
     rows, cols = w.matrix_shape
@@ -124,7 +126,8 @@ def pack(layer: WeightedLayer, zx: int, prefix: str) -> Packed:
         sp = w.sparse
         p.index_bits = sp.index_bits
         p.field_bits = sp.index_bits + cb
-        ct, data = pack_fields(sp.rel.astype(np.int64) | (codes << sp.index_bits), p.field_bits)
+        # code in the low bits, rel above it: ARM adds "f, lsr #code_bits" to a pointer in one instruction
+        ct, data = pack_fields(codes | (sp.rel.astype(np.int64) << cb), p.field_bits)
         arrays["codes"] = CArray(f"{prefix}_entries", ct, data)
         pt = "uint16_t" if int(sp.ptr[-1]) < (1 << 16) else "uint32_t"
         arrays["ptr"] = CArray(f"{prefix}_ptr", pt, sp.ptr.astype(np.uint32 if pt == "uint32_t" else np.uint16))
@@ -135,13 +138,16 @@ def pack(layer: WeightedLayer, zx: int, prefix: str) -> Packed:
         arrays["codebook"] = CArray(f"{prefix}_codebook", "int32_t", v.codebook.astype(np.int32))
         p.n_codes = kk
         if p.layout == "csc":  # per column: a table of K products, then adds
-            p.method = "table" if per_major >= kk else "plain"
+            p.method = "table" if per_major >= kk / 2 else "plain"
         else:  # per row: sum the activations per centroid, then K multiplies
-            p.method = "bucket" if per_major >= 2 * kk else "plain"
+            p.method = "bucket" if per_major >= 2 * kk and not (cheap_mla and p.field_bits == 8) else "plain"
     elif isinstance(v, Pow2Values):
         p.pow2_bits = v.bits
         p.n_codes = 1 << v.bits
-        p.method = "bucket" if p.layout != "csc" and per_major >= 2 * p.n_codes else "plain"
+        if p.layout == "csc":  # per column: the signed shifts of the activation, then adds
+            p.method = "table" if per_major >= p.n_codes / 2 else "plain"
+        else:
+            p.method = "bucket" if per_major >= 2 * p.n_codes else "plain"
     elif isinstance(v, TernaryValues):
         p.ternary = (int(v.magnitudes[0]), int(v.magnitudes[1]))
         p.n_codes = 4

@@ -46,3 +46,26 @@ def with_float_weights(model: Model, weights: dict[str, np.ndarray],
     """:func:`with_weights` for dense float weights (stored as float32)."""
     return with_weights(model, {n: Weight(tuple(w.shape), Float32Values(np.asarray(w, np.float32).ravel()))
                                 for n, w in weights.items()}, biases)
+
+
+def branches(models: dict[str, Model], name: str = "merged") -> Model:
+    """One model running every model of ``models`` as a branch of the first one's graph
+    input (layer names prefixed ``<key>_``, every output kept): back ends check or measure
+    many layers with one build and one run. The inputs must have the same shape; the first
+    one's quantization is used."""
+    from hwq.ir.layers import Input  # noqa: PLC0415 - local: layers import this module's peers
+
+    first = next(iter(models.values()))
+    inp = first.inputs[0]
+    out = Model(name, {inp.name: inp}, [], {"source": "branches of " + ", ".join(models)})
+    for prefix, m in models.items():
+        (own,) = m.inputs
+        rename = {own.name: inp.name}
+        for layer in m.topo_order():
+            if isinstance(layer, Input):
+                continue
+            rename[layer.name] = f"{prefix}_{layer.name}"
+            out.layers[rename[layer.name]] = replace(layer, name=rename[layer.name],
+                                                     inputs=[rename[i] for i in layer.inputs])
+        out.outputs += [rename[o] for o in m.outputs]
+    return out

@@ -1,0 +1,87 @@
+"""gen-c under qemu on every ARM target: every kernel and encoding (one merged model per target,
+so one build and one emulator run), the quantized examples, the harness's exit status, and
+the memory check of the Cortex-M targets."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwq import ir
+from hwq.codegen import gen_c
+from hwq.errors import HwqError
+from tests.genc_helpers import every_kernel_model, merge, need_target
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+ARM = ["cortex-a53", "cortex-a72", "cortex-m4", "cortex-m55"]
+
+
+def check(rep):
+    bad = [l["name"] for l in rep["layers"] if not l["match"]]
+    assert rep["match"] and not bad, f"mismatch in {bad}"
+
+
+@pytest.fixture(scope="module")
+def kernels_model():
+    return every_kernel_model()
+
+
+@pytest.fixture(scope="module")
+def example_models():
+    mlps = {p.stem.replace("digits_mlp_", ""): ir.load(p) for p in sorted(EXAMPLES.glob("digits_mlp_*.ir"))}
+    lenets = {p.stem.replace("digits_lenet_", ""): ir.load(p) for p in sorted(EXAMPLES.glob("digits_lenet_*.ir"))}
+    x = np.load(EXAMPLES / "digits_test_x.npy")[:3]
+    return merge(mlps, "mlps"), merge(lenets, "lenets"), x
+
+
+@pytest.mark.parametrize("target", ARM)
+def test_every_kernel_under_qemu(tmp_path, kernels_model, target):
+    need_target(target)
+    check(gen_c(kernels_model, target, tmp_path / "k", run=True, count=False))
+
+
+@pytest.mark.parametrize("target", ARM)
+def test_quantized_examples_under_qemu(tmp_path, example_models, target):
+    need_target(target)
+    mlps, lenets, x = example_models
+    check(gen_c(mlps, target, tmp_path / "mlp", x=x, run=True, count=False))
+    check(gen_c(lenets, target, tmp_path / "lenet", x=x.reshape(-1, 1, 8, 8), run=True, count=False))
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-a53"])
+def test_harness_fails_on_a_wrong_expected_output(tmp_path, target):
+    t = need_target(target)
+    d = tmp_path / "p"
+    gen_c(ir.load(EXAMPLES / "digits_mlp_int8.ir"), target, d)
+    text = (d / "inputs.h").read_text()
+    i = text.index("hwq_expected0")
+    j = text.index("{", i) + 1
+    m = re.compile(r"\s*(-?\d+)").match(text, j)
+    wrong = int(m.group(1)) + 1 if int(m.group(1)) < 127 else 126
+    (d / "inputs.h").write_text(text[:m.start(1)] + str(wrong) + text[m.end(1):])
+    subprocess.run(["make", "-s", "-C", str(d), "prog"], check=True, capture_output=True)
+    from hwq.codegen.build import run
+
+    status, out = run(d / "prog", t)
+    assert status == 1 and "FAIL 1 of 3 samples" in out
+
+
+def test_model_too_big_for_cortex_m55(tmp_path):
+    """A 1x1 convolution to 512 channels of 32x32 (a 512 kB activation, more than the 512 kB
+    DTCM), then a global max pool; the link fails and gen-c says which memory overflowed."""
+    need_target("cortex-m55")
+    rng = np.random.default_rng(0)
+    m = ir.Model("big", {}, ["pool"])
+    m.layers["x"] = ir.Input("x", [], shape=(1, 32, 32), quant=ir.QuantParams(8, False, 1 / 256, 0))
+    w = ir.Weight((512, 1, 1, 1), ir.Int8Values(rng.integers(-127, 128, 512).astype(np.int8),
+                                                  np.array([1 / 64], np.float32)))
+    m.layers["conv"] = ir.Conv2d("conv", ["x"], in_channels=1, out_channels=512, kernel=(1, 1), weight=w,
+                                 requant=ir.make_requant(np.array([1 / 64])), quant=ir.QuantParams(8, True, 1.0, 0))
+    m.layers["pool"] = ir.MaxPool("pool", ["conv"], kernel=(32, 32), stride=(32, 32), quant=m.layers["conv"].quant)
+    ir.validate(m)
+    with pytest.raises(HwqError, match=r"^cortex-m55: the model does not fit: RAM overflowed by \d+ bytes"):
+        gen_c(m, "cortex-m55", tmp_path / "big", x=rng.integers(0, 256, (1, 1, 32, 32)), run=True, count=False)
