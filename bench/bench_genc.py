@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -68,22 +69,42 @@ def inputs(n_in: int, regime: str, n: int = 2, seed: int = 1) -> np.ndarray:
     return x
 
 
+def _groups(models: dict, budget: int) -> list[dict]:
+    """Split the branches so each program's weights stay within ``budget`` bytes (the
+    Cortex-M55's 512 kB ITCM holds code, weights and the bundled data)."""
+    groups, cur, size = [], {}, 0
+    for label, m in models.items():
+        w = m.weighted()[0].weight
+        nbytes = w.stored * max(1, w.values.payload_bits() + (w.sparse.index_bits if w.sparse else 0)) // 8
+        if cur and size + nbytes > budget:
+            groups.append(cur)
+            cur, size = {}, 0
+        cur[label] = m
+        size += nbytes
+    return groups + ([cur] if cur else [])
+
+
 def measure(target: str, n_in: int, n_out: int, density: float, regime: str, workdir: Path, only=None):
     from hwq.codegen import gen_c
+    from hwq.codegen.targets import TARGETS
     from hwq.ir.rewrite import branches
 
     models = layer_models(n_in, n_out, density, only=only)
-    merged = branches(models, f"bench_{n_in}x{n_out}")
-    rep = gen_c(merged, target, workdir / f"{target}_{n_in}x{n_out}_{density}_{regime}",
-                x=inputs(n_in, regime), run=True)
-    rows = {}
-    for layer in rep["layers"]:
-        label = layer["name"].rsplit("_fc1", 1)[0]
-        w = next(l for l in models[label].weighted())
-        rows[label] = {"instructions": layer["instructions"], "code_bytes": layer.get("code_bytes"),
-                       "match": layer["match"], "stored": w.weight.stored, "rows": n_out, "cols": n_in,
-                       "kernel": layer["kernel"]}
-    return rep, rows
+    t = TARGETS[target]
+    budget = t.flash * 6 // 10 if t.bare_metal else 1 << 40
+    rows, match = {}, True
+    for g, group in enumerate(_groups(models, budget)):
+        merged = branches(group, f"bench_{n_in}x{n_out}")
+        rep = gen_c(merged, target, workdir / f"{target}_{n_in}x{n_out}_{density}_{regime}_{g}",
+                    x=inputs(n_in, regime), run=True)
+        match &= rep["match"]
+        for layer in rep["layers"]:
+            label = layer["name"].rsplit("_fc1", 1)[0]
+            w = next(l for l in models[label].weighted())
+            rows[label] = {"instructions": layer["instructions"], "code_bytes": layer.get("code_bytes"),
+                           "match": layer["match"], "stored": w.weight.stored, "rows": n_out, "cols": n_in,
+                           "kernel": layer["kernel"]}
+    return {"match": match}, rows
 
 
 def fit(samples: list[dict]) -> dict:
@@ -131,6 +152,8 @@ def run(quick: bool = False) -> list[Row]:
         for t, i, o, d, regime in plan:
             rep, res = measure(t, i, o, d, regime, Path(tmp), only=("pow2-csc", "codebook-csr") if quick else None)
             case = f"{t} {i}x{o} {int(d * 100)}% {regime}"
+            if not quick:  # progress on stderr: a full run takes minutes
+                print(case, {k: round(v["instructions"] / (i * o), 3) for k, v in res.items()}, file=sys.stderr, flush=True)
             rows.append(Row(case, "bit-exact (every branch)", check(rep["match"], f"{case}: mismatch")))
             for label, r in res.items():
                 per_mac = r["instructions"] / (i * o)

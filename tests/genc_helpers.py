@@ -75,3 +75,18 @@ def every_kernel_model(seed: int = 0) -> ir.Model:
             subs[f"{enc}_{lay}"] = cnn(rng, enc, lay, index_bits=2, density=0.3)
     m = merge(subs, "every_kernel")
     return with_zero_points(m, {"x": -7, "int8_none_c2": 3, "codebook_csc_c1": 5})
+
+
+def byte_entry_model(seed: int = 0) -> ir.Model:
+    """Sparse codebook and pow2 layers whose entries are one byte (4-bit code, 4-bit rel):
+    the Thumb-2 loops of the Cortex-M targets, at 30 % and 4 % density (empty rows/columns,
+    fillers), relu-sparse and dense inputs alike."""
+    from hwq.compress.random_model import random_mlp
+
+    subs = {}
+    for enc in ("codebook", "pow2"):
+        for lay in ("csr", "csc"):
+            for d in (0.3, 0.04):
+                subs[f"{enc}_{lay}_{int(d * 100)}"] = random_mlp("128,40,10", density=d, encoding=enc, bits=4,
+                                                                  sparse=lay, index_bits=4, seed=seed)
+    return with_zero_points(merge(subs, "byte_entries"), {"input": 0})

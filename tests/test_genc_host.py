@@ -56,6 +56,17 @@ def test_pow2_shifts_at_the_range_limits(tmp_path):
     assert rep["samples"] == 4 and rep["excluded_samples"] == []
 
 
+def test_overflowing_samples_are_excluded(tmp_path):
+    """A sample whose exact sum overflows the accumulator is outside the contract: the golden
+    model flags it (hwq.golden.overflowing_samples), gen-c leaves it out and says so."""
+    need_target("host")
+    m, x = pow2_shift_limits()
+    x[1, 1] = (x[1, 0] + 1) % 256  # 2^62 * (x0 - x1) no longer cancels
+    rep = gen_c(m, "host", tmp_path / "s", x=x, run=True)
+    check(rep)
+    assert rep["excluded_samples"] == [1] and rep["samples"] == 3
+
+
 def test_empty_rows_and_columns(tmp_path):
     need_target("host")
     rng = np.random.default_rng(9)

@@ -14,7 +14,7 @@ import pytest
 from hwq import ir
 from hwq.codegen import gen_c
 from hwq.errors import HwqError
-from tests.genc_helpers import every_kernel_model, merge, need_target
+from tests.genc_helpers import byte_entry_model, every_kernel_model, merge, need_target
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ARM = ["cortex-a53", "cortex-a72", "cortex-m4", "cortex-m55"]
@@ -40,8 +40,22 @@ def example_models():
 
 @pytest.mark.parametrize("target", ARM)
 def test_every_kernel_under_qemu(tmp_path, kernels_model, target):
+    t = need_target(target)
+    rep = gen_c(kernels_model, target, tmp_path / "k", run=True, count=False)
+    check(rep)
+    kernels = " ".join(l["kernel"] for l in rep["layers"])
+    assert f"int8/plain/{t.simd}" in kernels  # the SIMD path ran (and matched)
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55"])
+def test_thumb2_sparse_loops(tmp_path, target):
     need_target(target)
-    check(gen_c(kernels_model, target, tmp_path / "k", run=True, count=False))
+    rep = gen_c(byte_entry_model(), target, tmp_path / "b", run=True, count=False)
+    check(rep)
+    kernels = " ".join(l["kernel"] for l in rep["layers"])
+    for k in ("csr+codebook/plain/thumb2", "csr+pow2/bucket/thumb2", "csc+codebook/table/thumb2",
+              "csc+pow2/table/thumb2"):
+        assert k in kernels
 
 
 @pytest.mark.parametrize("target", ARM)
@@ -85,3 +99,23 @@ def test_model_too_big_for_cortex_m55(tmp_path):
     ir.validate(m)
     with pytest.raises(HwqError, match=r"^cortex-m55: the model does not fit: RAM overflowed by \d+ bytes"):
         gen_c(m, "cortex-m55", tmp_path / "big", x=rng.integers(0, 256, (1, 1, 32, 32)), run=True, count=False)
+
+
+def test_pow2_kernels_have_no_multiply_on_cortex_m4(tmp_path):
+    """Shifts and adds only: the Cortex-M4 pow2 kernels (dense, CSR sums per code, CSC signed
+    shift tables) with shift requantization hold no multiply instruction at all."""
+    from hwq.compress.random_model import random_mlp
+
+    t = need_target("cortex-m4")
+    subs = {f"p_{lay}": random_mlp("128,40,10", density=0.3, encoding="pow2", bits=4, sparse=lay,
+                                   index_bits=4, pow2_act=True) for lay in ("none", "csr", "csc")}
+    m = merge(subs, "pow2_only")
+    assert all(l.requant.mode == "shift" for l in m.weighted())
+    rep = gen_c(m, "cortex-m4", tmp_path / "p", run=True, count=False)
+    check(rep)
+    asm = subprocess.run([t.size_tool.replace("size", "objdump"), "-d", "--no-show-raw-insn", str(tmp_path / "p" / "prog")],
+                         capture_output=True, text=True, check=True).stdout
+    funcs = re.findall(r"<(hwq_pow2_only_L_\w+)>:\n(.*?)\n\n", asm, re.S)
+    assert len(funcs) == 6
+    for name, body in funcs:
+        assert not re.search(r"\s(mul|mla|mls|[su]mull|[su]mlal|smla\w*|smul\w*|smmul\w*)\s", body), name

@@ -161,7 +161,9 @@ def build_project(model: Model, target: Target, outdir: Path, samples: dict[str,
                      taps=1, col_off=_a(rows * 4), aux_off=_a(rows * 4),
                      rel_mask=(1 << pk.index_bits) - 1, code_bits=pk.code_bits, code_mask=(1 << pk.code_bits) - 1,
                      native=pk.field_bits in (8, 16, 32),
-                     asm=thumb2 and pk.field_bits == 8 and pk.code_bits == 4 and pk.layout != "dense", rq_e0=int(layer.requant.exponent[0]),
+                     asm=thumb2 and pk.field_bits == 8 and pk.code_bits == 4 and (
+                         pk.layout == "csr" and (pk.method == "bucket" or (pk.encoding == "codebook" and pk.method == "plain"))
+                         or pk.layout == "csc" and (pk.method == "table" or pk.encoding == "ternary")), rq_e0=int(layer.requant.exponent[0]),
                      rq_m0=int(layer.requant.multiplier[0]) if layer.requant.mode == "multiplier" else 0, kmask=(1 << max(pk.pow2_bits - 1, 0)) - 1)
             if isinstance(layer, Conv2d):
                 L.update(_conv_geometry(layer, shapes[layer.inputs[0]], shapes[layer.name]))
@@ -169,7 +171,9 @@ def build_project(model: Model, target: Target, outdir: Path, samples: dict[str,
                 L["aux_off"] = L["col_off"] + _a(cols * ctype_bytes(tin))
             text = env.get_template("kernels/weighted.c.j2").render(L=L)
             enc = f"{pk.layout}+{pk.encoding}" if pk.layout != "dense" else pk.encoding
-            kind = f"{layer.KIND}/{enc}/{pk.method}" + ("+relu" if L["relu"] else "")
+            path = (L["simd"] if pk.encoding == "int8" and pk.layout == "dense" and tin in ("uint8_t", "int8_t")
+                    and L["simd"] != "none" else "thumb2" if L["asm"] else "c")
+            kind = f"{layer.KIND}/{enc}/{pk.method}/{path}" + ("+relu" if L["relu"] else "")
             proto = f"void {sym}(const {tin} *x, {tout} *y, uint8_t *scratch)"
             call = f"{sym}((const {tin} *){ptr(s.inputs[0])}, ({tout} *){ptr(s.output)}, {scratch})"
         else:
@@ -206,7 +210,7 @@ def build_project(model: Model, target: Target, outdir: Path, samples: dict[str,
         shape = shapes[name]
         size = int(np.prod(shape))
         return {"name": name, "shape": list(shape), "size": size, "ctype": ct, "nbytes": size * ctype_bytes(ct),
-                "scale": repr(q.scale) if q else "1.0", "zp": q.zero_point if q else 0,
+                "scale": repr(q.scale) if q else "1.0", "zp": q.zero_point if q else 0, "bits": q.bits if q else 32,
                 "ptr": ptr(pl.tensor_of[name])}
 
     M = {"name": model.name, "prefix": prefix, "P": P, "arena_bytes": pl.arena_bytes, "arrays": arrays,
