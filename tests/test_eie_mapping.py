@@ -1,0 +1,69 @@
+"""The per-PE images decode back to the IR's integer matrix; codes decode to the weights."""
+
+import numpy as np
+import pytest
+
+from hwq import ir
+from hwq.compress.random_model import random_weight
+from hwq.eie import EieConfig
+from hwq.eie.mapping import codebook_codes, codebook_table, decode_images, pe_images, pe_order, pow2_codes
+from hwq.eie.program import plan_model
+from hwq.errors import HwqError
+from tests.factories import cnn
+
+
+@pytest.mark.parametrize("encoding", ["pow2", "codebook", "ternary", "int8"])
+@pytest.mark.parametrize("layout", ["csc", "csr", "none"])
+def test_images_decode_to_the_ir_matrix(encoding, layout):
+    rng = np.random.default_rng(hash((encoding, layout)) % 1000)
+    for n_pe, index_bits, density in [(1, 1, 0.05), (3, 2, 0.3), (4, 4, 0.02), (16, 3, 1.0), (7, 1, 0.5)]:
+        w = random_weight(rng, (int(rng.integers(1, 40)), int(rng.integers(1, 30))), encoding, density, 4,
+                          layout, 3)
+        cfg = EieConfig(n_pe=n_pe, index_bits=index_bits)
+        order = pe_order(w, cfg)
+        images = pe_images(order)
+        dense = w.dense_int()
+        assert np.array_equal(decode_images(images, dense.shape[0], n_pe), dense)
+        for p, im in enumerate(images):
+            assert (im.z < (1 << index_bits)).all()
+            assert np.array_equal(np.diff(im.ptr), order.counts()[p])
+            # entries = non-zeros of the PE's rows + one filler per 2^index_bits local zeros
+            want = 0
+            for col in (dense[p::n_pe] != 0).T:
+                pos = np.flatnonzero(col)
+                want += len(pos) + int(((np.diff(np.concatenate([[-1], pos])) - 1) >> index_bits).sum())
+            assert im.ptr[-1] == want
+
+
+def test_weight_codes_decode():
+    w = np.array([0, 1, -1, 2, -16, 4096, -8192])
+    cfg = EieConfig(weight_mode="pow2", weight_bits=5)
+    c = pow2_codes(w, cfg, "t")
+    k = c & 15
+    dec = np.where(k > 0, 1 << np.maximum(k - 1, 0), 0) * np.where(c >> 4, -1, 1)
+    assert np.array_equal(dec, w)
+    with pytest.raises(HwqError, match="powers of two"):
+        pow2_codes(np.array([3]), cfg, "t")
+    with pytest.raises(HwqError, match="shift above 14"):
+        pow2_codes(np.array([1 << 15]), cfg, "t")
+    cb = EieConfig(weight_mode="codebook", weight_bits=3)
+    vals = np.array([0, -5, 7, 7, 100, 0, -5])
+    table = codebook_table(vals, cb, "t")
+    assert table[0] == 0 and np.array_equal(table[codebook_codes(vals, table)], vals)
+    with pytest.raises(HwqError, match="exceed the codebook"):
+        codebook_table(np.arange(9), cb, "t")
+
+
+def test_refusals_name_the_layer_and_memory():
+    rng = np.random.default_rng(0)
+    with pytest.raises(HwqError, match=r"c1 \(conv2d\)"):
+        plan_model(cnn(rng, "pow2", "csc"), EieConfig())
+    m = ir.load("examples/digits_mlp_pow2.ir")
+    with pytest.raises(HwqError, match="sparse memory of PE 0 needs"):
+        plan_model(m, EieConfig(sparse_words=8))
+    with pytest.raises(HwqError, match="act_depth"):
+        plan_model(m, EieConfig(act_depth=16))
+    with pytest.raises(HwqError, match="unknown parameter 'npe'"):
+        EieConfig().replace(npe=3)
+    with pytest.raises(HwqError, match="fifo_depth = 0"):
+        EieConfig(fifo_depth=0)
