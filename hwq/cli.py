@@ -255,12 +255,16 @@ def _not_yet(name: str, what: str):
     return cmd
 
 
-_not_yet("gen-rtl", "Generate Amaranth RTL of the EIE-style accelerator")
-_not_yet("simulate", "Simulate the generated RTL against the golden model with cocotb")
 
 from hwq.commands.sweep import sweep  # noqa: E402
 
 main.add_command(sweep)
+
+from hwq.commands.gen_rtl import gen_rtl_cmd  # noqa: E402
+from hwq.commands.simulate import simulate_cmd  # noqa: E402
+
+main.add_command(gen_rtl_cmd)
+main.add_command(simulate_cmd)
 
 
 from hwq.commands.estimate import estimate as _estimate  # noqa: E402

@@ -1,0 +1,60 @@
+"""The accelerator's Verilog under cocotb + Icarus against the golden model (every layer's
+output) and the cycle model (every count), on small random MLPs and the bundled digits MLP."""
+
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from hwq.cli import main
+from hwq.compress.random_model import random_mlp
+from hwq.eie import EieConfig
+from hwq.eie.program import plan_model
+
+pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None,
+                                reason="icarus not installed: apt-get install iverilog")
+
+SMALL = dict(act_depth=16, row_depth=32, sparse_words=64, pointer_depth=64, max_layers=4)
+
+
+@pytest.mark.parametrize("layers,density,n_pe,fifo,encoding,mode", [
+    ("8,6", 0.5, 2, 1, "pow2", "pow2"),
+    ("20,13,7", 0.4, 3, 1, "pow2", "pow2"),
+    ("16,9,5", 0.3, 4, 2, "codebook", "codebook"),
+])
+def test_random_mlp_bit_and_cycle_exact(layers, density, n_pe, fifo, encoding, mode, tmp_path, monkeypatch):
+    from hwq.sim.check import check
+
+    monkeypatch.setenv("HWQ_CACHE", str(tmp_path.parent / "hwq-eie-cache"))
+    m = random_mlp(layers=layers, density=density, encoding=encoding, bits=4 if mode == "codebook" else 5,
+                   pow2_act=mode == "pow2", seed=1)
+    cfg = EieConfig(n_pe=n_pe, fifo_depth=fifo, weight_mode=mode, weight_bits=4 if mode == "codebook" else 5, **SMALL)
+    x = np.random.default_rng(0).integers(0, 50, (2, int(layers.split(",")[0])))
+    r = check(m, plan_model(m, cfg), x)
+    assert r["match"], r
+    assert r["cycles_rtl"] == r["cycles_model"]
+    for layer in r["layers"]:
+        assert layer["cycles_rtl"] == layer["cycles_model"] and layer["pe_busy"] == layer["pe_busy_model"]
+
+
+def test_simulate_refuses_conv_and_unknown_parameters():
+    r = CliRunner().invoke(main, ["simulate", "examples/digits_lenet_pow2.ir"])
+    assert r.exit_code == 1 and "conv1 (conv2d)" in r.stderr
+    r = CliRunner().invoke(main, ["simulate", "examples/digits_mlp_pow2.ir", "--param", "npe=3"])
+    assert r.exit_code == 1 and "unknown parameter 'npe'" in r.stderr
+    r = CliRunner().invoke(main, ["simulate", "examples/digits_mlp_pow2.ir", "--n-pe", "0"])
+    assert r.exit_code == 1 and "n_pe = 0" in r.stderr
+
+
+@pytest.mark.parametrize("model", ["digits_mlp_pow2", "digits_mlp_pruned_shared"])
+def test_bundled_digits_mlp_end_to_end(model, tmp_path, monkeypatch):
+    """A subset of the digits test samples (all 450 run in bench/bench_eie.py)."""
+    import json
+
+    monkeypatch.setenv("HWQ_CACHE", str(tmp_path.parent / "hwq-eie-cache"))
+    r = CliRunner().invoke(main, ["simulate", f"examples/{model}.ir", "--samples", "2", "--json"])
+    assert r.exit_code == 0, r.output + r.stderr
+    rep = json.loads(r.output)
+    assert rep["match"] and rep["samples"] == 2 and rep["cycles_rtl"] == rep["cycles_model"]
+    assert [l["golden"] for l in rep["layers"]] == ["relu1", "relu2", "fc3"]
