@@ -28,7 +28,7 @@ if str(HERE) not in sys.path:
 
 from _common import BenchCheckError  # noqa: E402
 
-BENCHMARKS = ("golden", "ir_io", "compress", "sparse_io", "estimate", "genc")  # module bench_<name>.py each
+BENCHMARKS = ("golden", "ir_io", "compress", "sparse_io", "estimate", "genc", "eie")  # module bench_<name>.py each
 
 
 def print_table(rows) -> None:

@@ -34,24 +34,43 @@ the definition of a cycle count are in hwq's `docs/eie.md`.
 """
 
 
-def synth_report(verilog: Path) -> dict:
-    """Yosys (Amaranth's built-in) on the Verilog: gate cells, flip-flops, memories, latches."""
+def _int(v) -> int:
+    return int(v, 2) if isinstance(v, str) else int(v)
+
+
+def synth_report(cfg) -> dict:
+    """Amaranth's built-in Yosys on the design (proc, flatten, opt, memory_collect, wreduce):
+    word-level cells, flip-flop bits, memories and their bits, multiplier and shifter bits,
+    latches. The built-in Yosys has no techmap, so cells are word-level, not gates."""
     from amaranth._toolchain.yosys import find_yosys
+    from amaranth.back import rtlil
+
+    from hwq.rtl.accelerator import EieAccelerator
 
     yosys = find_yosys(lambda ver: ver >= (0, 10))
-    script = (f"read_verilog -sv {verilog}; hierarchy -top eie_top; proc; flatten; opt -full; "
-              "memory -nomap; opt -full; techmap; opt -fast; check; tee -o stat.json stat -json")
-    with tempfile.TemporaryDirectory() as tmp:
-        log = yosys.run(["-p", script.replace("stat.json", str(Path(tmp) / "stat.json"))])
-        stat = json.loads((Path(tmp) / "stat.json").read_text())
-    design = stat.get("design", stat)
-    cells = design.get("num_cells_by_type", {})
-    ffs = sum(v for k, v in cells.items() if "DFF" in k)
-    latches = sum(v for k, v in cells.items() if "LATCH" in k)
-    mems = sum(v for k, v in cells.items() if k.startswith("$mem"))
-    loops = "found logic loop" in log
-    return {"cells": int(design.get("num_cells", sum(cells.values()))), "flip_flops": int(ffs),
-            "memories": int(mems), "latches": int(latches), "logic_loops": bool(loops)}
+    text = rtlil.convert(EieAccelerator(cfg), name="eie_top", emit_src=False)
+    script = (f"read_rtlil <<rtlil\n{text}\nrtlil\nhierarchy -top eie_top\nproc\nflatten\nopt -full\n"
+              "memory_collect\nopt -full\nwreduce\nopt_clean\nwrite_json\n")
+    out = yosys.run(["-q", "-"], script, ignore_warnings=True)
+    design = json.loads(out[out.index("{"):])
+    cells = design["modules"]["eie_top"]["cells"].values()
+    rep = {"cells": 0, "flip_flop_bits": 0, "memories": 0, "memory_bits": 0, "multiplier_bits": 0,
+           "shifter_bits": 0, "latches": 0}
+    for c in cells:
+        t, prm = c["type"], c.get("parameters", {})
+        rep["cells"] += 1
+        if t in ("$dff", "$sdff", "$dffe", "$sdffe", "$sdffce", "$adff", "$adffe", "$aldff"):
+            rep["flip_flop_bits"] += _int(prm.get("WIDTH", 1))
+        elif t.startswith("$mem"):
+            rep["memories"] += 1
+            rep["memory_bits"] += _int(prm["WIDTH"]) * _int(prm["SIZE"])
+        elif t == "$mul":
+            rep["multiplier_bits"] += _int(prm["A_WIDTH"]) * _int(prm["B_WIDTH"])
+        elif t in ("$shl", "$sshl", "$shr", "$sshr", "$shift", "$shiftx"):
+            rep["shifter_bits"] += _int(prm["A_WIDTH"]) * _int(prm["B_WIDTH"])
+        elif "latch" in t:
+            rep["latches"] += 1
+    return rep
 
 
 @click.command("gen-rtl")
@@ -90,7 +109,7 @@ def gen_rtl_cmd(model, output, config_path, n_pe, fifo_depth, weight_mode, param
         (tmp / "memory_map.json").write_text(json.dumps(mmap, indent=1) + "\n")
         (tmp / "README.md").write_text(README.format(model=m.name, regions=", ".join(f"{k} {v}" for k, v in REGIONS.items()),
                                                      out_region=prog.output_region))
-        report = synth_report(tmp / "eie_top.v") if synth else None
+        report = synth_report(cfg) if synth else None
         if report is not None:
             (tmp / "synth.json").write_text(json.dumps(report, indent=1) + "\n")
         if out.exists():
@@ -102,7 +121,6 @@ def gen_rtl_cmd(model, output, config_path, n_pe, fifo_depth, weight_mode, param
     click.echo(f"wrote {output}: eie_top.v ({cfg.n_pe} PEs, {cfg.weight_mode}), {len(mmap) - 2} memory images, "
                f"{len(prog.layers)} layers")
     if report is not None:
-        click.echo(f"synth: {report['cells']} cells, {report['flip_flops']} flip-flops, {report['memories']} memories, "
-                   f"{report['latches']} latches, logic loops: {'yes' if report['logic_loops'] else 'no'}")
-        if report["latches"] or report["logic_loops"]:
-            raise HwqError("synth: the design has latches or combinational loops")
+        click.echo("synth (word-level cells): " + ", ".join(f"{k} {v}" for k, v in report.items()))
+        if report["latches"]:
+            raise HwqError("synth: the design has latches")

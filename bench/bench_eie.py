@@ -1,0 +1,145 @@
+"""The EIE-style accelerator (docs/eie.md): cycle-model speed and memory, load efficiency on
+the EIE paper's benchmark layers, a FIFO-depth sweep, and the RTL on the digits pow2 MLP.
+
+* model speed: ``estimate_layer`` on AlexNet FC6 (9216x4096, 9 % weights, 35.1 %
+  activations) at 64 PEs / FIFO 8 (target <= 0.35 s, twice the C++ peer's 0.17 s), and the
+  fast model against the per-cycle reference of the tests on one smaller layer, side by side;
+* peak memory (tracemalloc) of the model on VGG-16 FC6 (25088x4096 at 4 %; target < 500 MB);
+* load efficiency (ideal_cycles / cycles) at 64 PEs / FIFO 8 on the paper's nine layers
+  (random weights and activations at the paper's densities; goal >= 90 % on FC6-like layers);
+* FIFO depth 1..256 on AlexNet FC7: cycles / (work / PEs), printed beside the peer's
+  2 -> 1.458, 4 -> 1.284, 8 -> 1.232, 16 -> 1.215, and a plot (bench/eie_fifo_sweep.png);
+* RTL (full run, Icarus installed): the digits pow2 MLP on every test sample through cocotb,
+  bit-exact and cycle-exact, wall time (goal < 60 s).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+from _common import EXAMPLES, ROOT, Row, check, side_by_side
+
+TITLE = "eie: cycle-model speed/memory, load efficiency, FIFO sweep, RTL time"
+
+PAPER_LAYERS = [  # name, inputs, outputs, weight density, activation density (EIE, Table III)
+    ("Alex-6", 9216, 4096, 0.09, 0.351), ("Alex-7", 4096, 4096, 0.09, 0.353),
+    ("Alex-8", 4096, 1000, 0.25, 0.375), ("VGG-6", 25088, 4096, 0.04, 0.183),
+    ("VGG-7", 4096, 4096, 0.04, 0.375), ("VGG-8", 4096, 1000, 0.23, 0.411),
+    ("NT-We", 4096, 600, 0.10, 1.0), ("NT-Wd", 600, 8791, 0.11, 1.0), ("NT-LSTM", 1201, 2400, 0.10, 1.0),
+]
+PEER_SWEEP = {2: 1.458, 4: 1.284, 8: 1.232, 16: 1.215}
+
+
+def sparse_layer(rng, n_in: int, n_out: int, density: float):
+    """A random CSC pow2 dense layer built column by column (never a dense matrix)."""
+    from hwq import ir
+    from hwq.ir.sparse import SparseIndex
+
+    counts = rng.binomial(n_out, density, n_in)
+    rows = [np.sort(rng.choice(n_out, c, replace=False)) for c in counts]
+    rel = np.concatenate([np.diff(np.concatenate([[-1], r])) - 1 for r in rows]).astype(np.uint16)
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    codes = (rng.integers(1, 16, rel.shape[0]) | (rng.integers(0, 2, rel.shape[0]) << 4)).astype(np.uint8)
+    w = ir.Weight((n_out, n_in), ir.Pow2Values(codes, 5, -17), SparseIndex("csc", 16, 32, ptr, rel))
+    return ir.Dense("fc", ["x"], in_features=n_in, out_features=n_out, weight=w)
+
+
+def activations(rng, n: int, density: float) -> np.ndarray:
+    return np.where(rng.random(n) < density, rng.integers(1, 128, n), 0)
+
+
+def run(quick: bool = False) -> list[Row]:
+    from hwq.eie import EieConfig, estimate_layer, layer_timing
+
+    sys.path.insert(0, str(ROOT))
+    from tests.eie_reference import slow_layer
+
+    rng = np.random.default_rng(0)
+    rows: list[Row] = []
+    cfg = EieConfig(n_pe=64, fifo_depth=8)
+    scale = 8 if quick else 1
+
+    # model speed -----------------------------------------------------------------------
+    fc6 = sparse_layer(rng, 9216 // scale, 4096 // scale, 0.09)
+    x6 = activations(rng, fc6.in_features, 0.351)
+    t = side_by_side({"fc6": lambda: estimate_layer(fc6, x6, cfg)}, repeat=2 if quick else 5)["fc6"]
+    rows.append(Row(f"AlexNet FC6 {fc6.in_features}x{fc6.out_features}, 64 PE, FIFO 8", "estimate_layer time",
+                    t, "s (target <= 0.35 at full size)"))
+    small = sparse_layer(rng, 512, 256, 0.1)
+    xs = activations(rng, 512, 0.35)
+    from hwq.eie.mapping import pe_order
+    counts = pe_order(small.weight, EieConfig(n_pe=16)).counts()
+    active = xs != 0
+    c16 = EieConfig(n_pe=16, fifo_depth=4)
+    times = side_by_side({"fast": lambda: layer_timing(counts, active, 256, c16),
+                          "slow": lambda: slow_layer(counts, active, 256, 4)}, repeat=1 if quick else 3)
+    fast, slow = layer_timing(counts, active, 256, c16), slow_layer(counts, active, 256, 4)
+    check(fast.cycles == slow["cycles"], "fast and per-cycle models disagree")
+    rows.append(Row("512x256, 16 PE, FIFO 4", "per-cycle / fast model time", times["slow"] / times["fast"], "x"))
+
+    # memory ----------------------------------------------------------------------------------
+    vgg = sparse_layer(rng, 25088 // scale, 4096 // scale, 0.04)
+    xv = activations(rng, vgg.in_features, 0.183)
+    tracemalloc.start()
+    estimate_layer(vgg, xv, cfg)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    rows.append(Row(f"VGG-16 FC6 {vgg.in_features}x{vgg.out_features}", "estimate_layer peak memory",
+                    peak / 1e6, "MB (target < 500)"))
+
+    # load efficiency -------------------------------------------------------------------------
+    for name, n_in, n_out, wd, ad in (PAPER_LAYERS[:3] if quick else PAPER_LAYERS):
+        layer = fc6 if name == "Alex-6" else vgg if name == "VGG-6" else \
+            sparse_layer(rng, n_in // scale, max(1, n_out // scale), wd)
+        x = x6 if name == "Alex-6" else xv if name == "VGG-6" else activations(rng, layer.in_features, ad)
+        r = estimate_layer(layer, x, cfg)
+        rows.append(Row(f"{name} {layer.in_features}x{layer.out_features} w{wd:.0%} a{ad:.1%}",
+                        "load efficiency, 64 PE FIFO 8", r["load_efficiency"] * 100, "%"))
+
+    # FIFO sweep ----------------------------------------------------------------------------------
+    fc7 = sparse_layer(rng, 4096 // scale, 4096 // scale, 0.09)
+    x7 = activations(rng, fc7.in_features, 0.353)
+    depths = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+    ratios = []
+    for d in depths:
+        r = estimate_layer(fc7, x7, cfg.replace(fifo_depth=d))
+        ratios.append(r["cycles"] / r["ideal_cycles"])
+        peer = f" (peer {PEER_SWEEP[d]})" if d in PEER_SWEEP else ""
+        rows.append(Row(f"AlexNet FC7, 64 PE, FIFO {d}", "cycles / (work / PEs)" + peer, ratios[-1], "x"))
+    if not quick:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        ax.semilogx(depths, [100 / r for r in ratios], "o-", base=2, label="hwq (this model = RTL)")
+        ax.semilogx(list(PEER_SWEEP), [100 / v for v in PEER_SWEEP.values()], "s--", base=2, label="C++ peer")
+        ax.set_xlabel("FIFO depth")
+        ax.set_ylabel("load efficiency (%)")
+        ax.set_title("AlexNet FC7, 64 PEs")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(ROOT / "bench" / "eie_fifo_sweep.png", dpi=120)
+        rows.append(Row("AlexNet FC7 sweep", "plot", "bench/eie_fifo_sweep.png"))
+
+    # RTL ------------------------------------------------------------------------------------
+    if not quick and shutil.which("iverilog"):
+        from hwq import ir
+        from hwq.eie.program import plan_model
+        from hwq.golden import quantize
+        from hwq.sim.check import check as rtl_check
+
+        m = ir.load(EXAMPLES / "digits_mlp_pow2.ir")
+        x = quantize(np.load(EXAMPLES / "digits_test_x.npy"), m.inputs[0].quant)
+        t0 = time.perf_counter()
+        rep = rtl_check(m, plan_model(m, EieConfig(n_pe=4)), x)
+        dt = time.perf_counter() - t0
+        check(rep["match"], "RTL disagrees with the golden or the cycle model on digits_mlp_pow2")
+        rows.append(Row(f"digits_mlp_pow2, {x.shape[0]} samples, 4 PE, icarus", "RTL wall time (build cached)",
+                        dt, "s (goal < 60)"))
+        rows.append(Row("digits_mlp_pow2", "cycles RTL == model", f"{rep['cycles_rtl']} == {rep['cycles_model']}"))
+    return rows
