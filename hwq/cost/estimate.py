@@ -31,6 +31,13 @@ def _input_nonzero(model, layer, measured, given) -> tuple[np.ndarray | float, f
     return 1.0, 1.0
 
 
+def _zero_point(model: Model, layer) -> int:
+    if not layer.inputs:
+        return 0
+    q = model.layers[layer.inputs[0]].quant
+    return int(q.zero_point) if q is not None else 0
+
+
 def estimate_model(model: Model, target: str = "generic", params=(), config: dict | None = None,
                    energy_table: str | None = None, x: np.ndarray | None = None,
                    act_density: str | None = None) -> dict:
@@ -53,7 +60,8 @@ def estimate_model(model: Model, target: str = "generic", params=(), config: dic
         counts.append(LayerCounts(
             layer=layer, in_shapes=in_shapes, out_shape=shapes[layer.name], work=work,
             weight_bytes=weight_bytes(layer), activation_bytes=activation_bytes(model, layer, shapes),
-            act_density=density, x_in=[measured[i] for i in layer.inputs] if measured is not None else None))
+            act_density=density, x_in=[measured[i] for i in layer.inputs] if measured is not None else None,
+            in_zero_point=_zero_point(model, layer)))
 
     tgt.begin(counts)
     levels = tgt.levels()

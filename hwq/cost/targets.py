@@ -33,12 +33,13 @@ from hwq.ir.layers import Layer
 # name -> "module:Class"; imported only when chosen, so a broken target cannot break the others
 REGISTRY: dict[str, str] = {
     "generic": "hwq.cost.roofline:Roofline",
+    "eie": "hwq.cost.eie:Eie",
 }
 # targets whose model another issue provides; named in the error instead of "unknown"
 PLANNED: dict[str, str] = {
     name: "its instruction model comes with the gen-c work (hwq gen-c)"
     for name in ("host", "cortex-a53", "cortex-a72", "cortex-m4", "cortex-m55")
-} | {"eie": "its cycle model comes with the EIE accelerator work (hwq.eie)"}
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class LayerCounts:
     activation_bytes: dict[str, float]
     act_density: float | None  # mean non-zero fraction of the (first) input; None: no weights
     x_in: list[np.ndarray] | None = None  # golden integer (or float) inputs, (N, ...), if measured
+    in_zero_point: int = 0  # the (first) input's zero point: the value that counts as zero
 
 
 @dataclass
