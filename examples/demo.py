@@ -1,8 +1,13 @@
-"""The main demo (``make demo``): the digits MLP through hwq's compression flow.
+"""The main demo (``make demo``): the digits MLP through every part of hwq.
 
 1. show the float model, 2. compress it Deep-Compression style (prune 90%, 5-bit shared
 weights, centroid fine-tuning, 8-bit activations), 3. inspect the result, 4. run the
-bit-exact golden model on the test split and compare with the float reference.
+bit-exact golden model on the test split and compare with the float reference,
+5. estimate work, bytes, energy and time (generic roofline and the EIE accelerator's
+cycle-exact model), 6. generate C that runs the compressed weights as they are stored, build
+it and check it bit for bit against the golden model (host, and Cortex-M4 under qemu),
+7. simulate the EIE-style RTL (Amaranth -> Verilog -> Icarus via cocotb) on two samples:
+outputs bit-exact, cycles equal to the model's.
 Uses the ``hwq`` command line exactly as a user would.
 """
 
@@ -42,7 +47,15 @@ def main() -> None:
     acc_float = float((golden.run_float(m, x)[m.outputs[0]].argmax(1) == y).mean())
     print(f"\ntest accuracy on {len(y)} digits: bit-exact integer model {acc_int:.2%}, "
           f"float reference {acc_float:.2%}")
-    print("the pow2 and LeNet variants are in examples/ (see examples/README.md)")
+
+    test_x = str(HERE / "digits_test_x.npy")
+    hwq("estimate", small, "--input", test_x)
+    hwq("estimate", small, "--target", "eie", "--input", test_x, "--param", "n_pe=4")
+    hwq("gen-c", small, "--target", "host", "-o", str(OUT / "c_host"), "--run")
+    hwq("gen-c", small, "--target", "cortex-m4", "-o", str(OUT / "c_m4"), "--run")
+    hwq("simulate", small, "--input", test_x, "--samples", "2", "--n-pe", "4")
+    print("\nthe pow2 and LeNet variants are in examples/ (see examples/README.md); "
+          "hwq sweep examples/digits_sweep.yaml -o out/sweep explores compression x hardware")
 
 
 if __name__ == "__main__":
