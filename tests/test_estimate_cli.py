@@ -120,7 +120,7 @@ def test_plot(tmp_path):
 
 @pytest.mark.parametrize("args,msg", [
     (["--target", "nope"], "unknown target"),
-    (["--target", "cortex-m4"], "not available yet"),
+    (["--target", "cortex-m4", "--param", "sram_bytes=1"], "has no parameter 'sram_bytes'"),
     (["--param", "nope=1"], "has no parameter 'nope'"),
     (["--param", "sram_bytes=-5"], "below its minimum"),
     (["--param", "clock_hz=fast"], "not a valid float"),

@@ -34,12 +34,14 @@ from hwq.ir.layers import Layer
 REGISTRY: dict[str, str] = {
     "generic": "hwq.cost.roofline:Roofline",
     "eie": "hwq.cost.eie:Eie",
+    "host": "hwq.cost.arm:Host",
+    "cortex-a53": "hwq.cost.arm:CortexA53",
+    "cortex-a72": "hwq.cost.arm:CortexA72",
+    "cortex-m4": "hwq.cost.arm:CortexM4",
+    "cortex-m55": "hwq.cost.arm:CortexM55",
 }
 # targets whose model another issue provides; named in the error instead of "unknown"
-PLANNED: dict[str, str] = {
-    name: "its instruction model comes with the gen-c work (hwq gen-c)"
-    for name in ("host", "cortex-a53", "cortex-a72", "cortex-m4", "cortex-m55")
-}
+PLANNED: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -117,8 +119,8 @@ def target_class(name: str) -> type[Target]:
     if name in PLANNED:
         raise HwqError(f"--target {name}: not available yet ({PLANNED[name]}); "
                        f"available: {', '.join(target_names())}")
-    raise HwqError(f"--target {name!r}: unknown target (available: {', '.join(target_names())}; "
-                   f"planned: {', '.join(sorted(PLANNED))})")
+    planned = f"; planned: {', '.join(sorted(PLANNED))}" if PLANNED else ""
+    raise HwqError(f"--target {name!r}: unknown target (available: {', '.join(target_names())}{planned})")
 
 
 def _coerce(name: str, p: Param, value: object, where: str):
