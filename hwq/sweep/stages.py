@@ -109,14 +109,15 @@ ESTIMATE_SAMPLES = 64  # test inputs the golden model runs to measure activation
 ESTIMATE_AXES = ("target", "act_density")  # hardware axes of the stage itself; the rest are target parameters
 
 
-def _cost_missing() -> str | None:
+def _missing(module: str, what: str) -> str | None:
+    """Why a stage cannot run here: None when ``module`` (its back end's API) is installed."""
     import importlib.util
 
     try:
-        found = importlib.util.find_spec("hwq.cost.estimate") is not None
+        found = importlib.util.find_spec(module) is not None
     except ModuleNotFoundError:
         found = False
-    return None if found else "hwq.cost (hwq estimate) is not on main yet"
+    return None if found else f"{what} is not installed"
 
 
 def _targets(hw: dict) -> list[str]:
@@ -169,7 +170,7 @@ def _estimate(params: dict, art: dict) -> dict:
 
 
 register(Stage(
-    "estimate", "point", _estimate, missing=_cost_missing(), hardware=_estimate_hardware, axes=ESTIMATE_AXES,
+    "estimate", "point", _estimate, missing=_missing("hwq.cost.estimate", "hwq.cost (hwq estimate)"), hardware=_estimate_hardware, axes=ESTIMATE_AXES,
     columns=(Column("energy_pj", "energy per inference, pJ (hwq estimate's total)", 0),
              Column("cycles", "cycles per inference at the target", 0),
              Column("seconds", "time per inference, s", 0),
@@ -190,16 +191,6 @@ register(Stage("simulate", "point", None, needs=("compress",),
 # ---------------------------------------------------------------------------- gen-c
 GENC_SAMPLES = 4  # test inputs the generated program runs, compared with the golden model
 GENC_AXES = ("c_target", "c_simd")
-
-
-def _codegen_missing() -> str | None:
-    import importlib.util
-
-    try:
-        found = importlib.util.find_spec("hwq.codegen.flow") is not None
-    except ModuleNotFoundError:
-        found = False
-    return None if found else "hwq.codegen (hwq gen-c --run) is not on main yet"
 
 
 def _genc_hardware(hw: dict) -> set:
@@ -236,7 +227,7 @@ def _genc(params: dict, art: dict) -> dict:
 
 
 register(Stage(
-    "gen-c", "point", _genc, missing=_codegen_missing(), hardware=_genc_hardware, axes=GENC_AXES,
+    "gen-c", "point", _genc, missing=_missing("hwq.codegen.flow", "hwq.codegen (hwq gen-c --run)"), hardware=_genc_hardware, axes=GENC_AXES,
     columns=(Column("c_match", "the C program's outputs equal the golden model's on every layer (1) or not", 0, 1),
              Column("c_instructions", "instructions per run of the samples (qemu count; empty on the host)", 0),
              Column("c_text_bytes", "code size of the program, bytes", 0),
