@@ -94,8 +94,18 @@ def build(cfg: EieConfig, simulator: str = "icarus", waves: bool = False):
         # time-0 trigger fires every `always @*` (with -g2012 comb regs stay X until an input moves)
         "timescale": ("1ns", "1ps"), "build_args": ["-g2005"]}
     build_dir.mkdir(parents=True, exist_ok=True)
-    runner.build(sources=[src], hdl_toplevel=TOP, build_dir=build_dir, waves=waves, always=False,
-                 log_file=build_dir / "build.log", **kw)
+    sources = [src]
+    if waves and simulator == "icarus":
+        # cocotb's own dump module is SystemVerilog (a `string`), which -g2005 rejects: use a
+        # Verilog-2005 one; cocotb runs vvp with -fst for waves, so the dump is FST
+        dump = build_dir / "hwq_waves_dump.v"
+        dump.write_text("module hwq_waves_dump();\ninitial begin\n"
+                        f"  $dumpfile(\"{(build_dir / TOP).as_posix()}.fst\");\n"
+                        f"  $dumpvars(0, {TOP});\nend\nendmodule\n")
+        sources.append(dump)
+        kw["build_args"] = kw["build_args"] + ["-s", "hwq_waves_dump"]
+    runner.build(sources=sources, hdl_toplevel=TOP, build_dir=build_dir,
+                 waves=waves and simulator != "icarus", always=False, log_file=build_dir / "build.log", **kw)
     return runner, build_dir
 
 
@@ -103,6 +113,9 @@ def run(program: Program, inputs: np.ndarray, simulator: str = "icarus", waves: 
         max_cycles: int = 1_000_000) -> list[dict]:
     """Run every input vector (rows of ``inputs``) through the RTL; raw per-sample results."""
     cfg = program.cfg
+    if waves is not None and simulator == "icarus" and not str(waves).endswith(".fst"):
+        raise HwqError(f"--waves {waves}: Icarus (through cocotb) writes FST waveforms; name the file .fst "
+                       "(GTKWave reads it)")
     runner, build_dir = build(cfg, simulator, waves=waves is not None)
     n_layers = len(program.layers)
     job = {

@@ -58,3 +58,19 @@ def test_bundled_digits_mlp_end_to_end(model, tmp_path, monkeypatch):
     rep = json.loads(r.output)
     assert rep["match"] and rep["samples"] == 2 and rep["cycles_rtl"] == rep["cycles_model"]
     assert [l["golden"] for l in rep["layers"]] == ["relu1", "relu2", "fc3"]
+
+
+def test_simulate_layer_of_lenet_and_waves(tmp_path, monkeypatch):
+    """--layer runs a classifier layer of a CNN fed with the golden input; --waves writes an
+    FST dump from the simulation itself (Icarus), and a .vcd name is refused in one line."""
+    monkeypatch.setenv("HWQ_CACHE", str(tmp_path.parent / "hwq-eie-cache"))
+    waves = tmp_path / "fc2.fst"
+    r = CliRunner().invoke(main, ["simulate", "examples/digits_lenet_pow2.ir", "--layer", "fc2",
+                                  "--samples", "2", "--waves", str(waves)])
+    assert r.exit_code == 0, r.output + r.stderr
+    assert "MATCH" in r.output
+    data = waves.read_bytes()
+    assert data[0] == 0 and b"Icarus Verilog" in data[:400]  # FST header block
+    r = CliRunner().invoke(main, ["simulate", "examples/digits_lenet_pow2.ir", "--layer", "fc2",
+                                  "--samples", "1", "--waves", str(tmp_path / "w.vcd")])
+    assert r.exit_code == 1 and ".fst" in r.stderr and not (tmp_path / "w.vcd").exists()
