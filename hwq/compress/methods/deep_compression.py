@@ -37,7 +37,8 @@ def compress(model, data, p, log=None) -> MethodResult:
         raise HwqError("--prune-steps works with --prune rates, not --prune-quality")
     names = [l.name for l in model.weighted()]
     current = model
-    common = dict(init=p.init, sparse=p.sparse, index_bits=p.index_bits, retrain_epochs=p.retrain_epochs,
+    common = dict(init=p.init, sparse=p.sparse, index_bits=p.index_bits, value_bits=p.value_bits,
+                  retrain_epochs=p.retrain_epochs,
                   lr=p.lr, data=p.data, seed=p.seed)
     if p.prune is not None:
         final = _rates(p.prune, names)
@@ -68,6 +69,7 @@ def compress(model, data, p, log=None) -> MethodResult:
                   f"{1 / compression_rate(total, True):.1f}x (P+Q+H)")
     prov = {"prune": prune, "prune_quality": p.prune_quality, "prune_steps": p.prune_steps,
             "share_bits": p.share_bits, "init": p.init, "retrain_epochs": p.retrain_epochs,
+            "index_bits": p.index_bits, "value_bits": p.value_bits,
             "table": {n: {"weights_pct": s.nnz / (s.dense_float_bits // 32), **bits_per_weight(s),
                           "rate": compression_rate(s), "rate_huffman": compression_rate(s, True)}
                       for n, s in rows.items()}}

@@ -36,14 +36,9 @@ TTQ_THRESHOLD = 0.05
 
 
 def _layers(model, p) -> list[str]:
-    names = [l.name for l in model.weighted()]
-    if p.only is None:
-        return names
-    only = [s.strip() for s in p.only.split(",") if s.strip()]
-    bad = [n for n in only if n not in names]
-    if bad:
-        raise HwqError(f"--only: no weighted layer named {bad[0]!r} (layers: {', '.join(names)})")
-    return [n for n in names if n in only]
+    from hwq.compress.methods.options import chosen_layers
+
+    return chosen_layers(model, p)
 
 
 def _three(xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

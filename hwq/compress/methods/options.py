@@ -18,10 +18,27 @@ from hwq.errors import HwqError
 METHOD_NAMES = ("deep-compression", "qcnn", "slq", "eslq", "mlq", "ttq", "sqs", "qp-codec")
 
 # the compress command's own options a method may read
-SHARED = ("prune", "prune_quality", "share_bits", "init", "index_bits", "retrain_epochs", "lr",
-          "act_bits", "pow2_act", "data", "seed", "sparse")
-# the compress command's value schemes: a method replaces them
-SCHEMES = {"pow2_bits": "--pow2", "ternary": "--ternary", "int8": "--int8", "pq": "--pq"}
+SHARED = ("prune", "prune_quality", "share_bits", "init", "index_bits", "value_bits", "scheme", "pq",
+          "retrain_epochs", "lr", "act_bits", "pow2_act", "data", "calib", "calib_samples", "seed", "sparse")
+# the compress command's value schemes that no method takes: a method chooses its own values
+SCHEMES = {"pow2_bits": "--pow2", "ternary": "--ternary", "int8": "--int8"}
+# the options every method reads; READS: the others, per method. An option a method does not
+# read, given with a value other than its default, is refused in one line (never ignored).
+EVERY = {"method", "retrain_epochs", "lr", "act_bits", "pow2_act", "data", "calib", "calib_samples", "seed"}
+_SLQ = {"wbits", "partition", "order", "score_samples", "value_bits"}
+READS = {
+    "deep-compression": {"prune", "prune_quality", "prune_steps", "share_bits", "init", "index_bits",
+                         "value_bits", "sparse"},
+    "qcnn": {"scheme", "pq", "pq_dim", "pq_k", "value_bits", "ec", "ec_samples", "ec_sweeps"},
+    "slq": _SLQ,
+    "eslq": _SLQ | {"beta", "t_centroids"},
+    "mlq": {"scheme", "only", "partition", "score_samples"},
+    "ttq": {"scheme", "only"},
+    "sqs": {"target_ratio", "max_accuracy_drop", "score_samples", "index_bits", "value_bits"},
+    "qp-codec": {"scheme", "only", "qp", "transform", "bitstream"},
+}
+# --scheme with a method: each layer's entry is "float" (left float) or the method's own kind
+NATIVE = {"qcnn": "pq", "mlq": "ternary", "ttq": "ternary", "qp-codec": None}
 
 
 def _per_layer(option: str, cast):
@@ -42,9 +59,10 @@ _OPTIONS = [
     click.option("--method", type=click.Choice(METHOD_NAMES), default=None,
                  help="A complete seed method instead of the step options (docs/methods/NAME.md)."),
     click.option("--pq-dim", callback=_per_layer("--pq-dim", _int_or_float), default=None,
-                 help="qcnn: sub-vector dimension C's (per layer too: fc1=16,*=1; 'float' leaves a layer)."),
+                 help="qcnn: old spelling of --pq DIM:K / --scheme NAME=pq:DIM:K: sub-vector dimension C's "
+                      "(per layer too: fc1=16,*=1; 'float' leaves a layer)."),
     click.option("--pq-k", callback=_per_layer("--pq-k", int), default=None,
-                 help="qcnn: sub-codewords K per subspace (per layer too)."),
+                 help="qcnn: old spelling, with --pq-dim: sub-codewords K per subspace (per layer too)."),
     click.option("--ec", type=click.Choice(["none", "single", "multi"]), default="multi", show_default=True,
                  help="qcnn: error correction: none (plain PQ), single-layer or multi-layer."),
     click.option("--ec-samples", type=int, default=2000, show_default=True,
@@ -62,11 +80,14 @@ _OPTIONS = [
                  help="eslq: power-of-two or two-significant-figure target centroids."),
     click.option("--score-samples", type=int, default=500, show_default=True,
                  help="slq/eslq/mlq/sqs: training images for the loss-based scores."),
-    click.option("--qp", callback=_per_layer("--qp", float), default=None,
-                 help="qp-codec: quantization parameter (step = QP * 2^-16; per layer too)."),
+    click.option("--qp", callback=_per_layer("--qp", lambda v: "float" if v.strip() == "float" else float(v)),
+                 default=None, help="qp-codec: quantization parameter (step = QP * 2^-16; per layer too, "
+                                    "'float' leaves a layer: fc2=8192,*=float)."),
     click.option("--transform", type=click.Choice(["none", "dct"]), default="none", show_default=True,
                  help="qp-codec: transform stage before quantization."),
-    click.option("--only", default=None, help="qp-codec/mlq/ttq: compress only these layers (comma list); the rest stay float."),
+    click.option("--only", default=None,
+                 help="qp-codec/mlq/ttq: compress only these layers (comma list; the rest stay float): "
+                      "the old spelling of --scheme fc1=float,... ."),
     click.option("--bitstream", type=click.Path(dir_okay=False), default=None,
                  help="qp-codec: also write the entropy-coded bitstream here."),
     click.option("--target-ratio", type=float, default=None, help="sqs: SQS compression ratio to reach."),
@@ -108,12 +129,17 @@ class MethodParams:
     target_ratio: float | None = None
     max_accuracy_drop: float | None = None
     prune_steps: int = 1
-    # the compress command's own options
+    # the compress command's own options (per-layer ones as a scalar or {pattern: value})
     prune: object = None
     prune_quality: float | None = None
     share_bits: object = None
     init: str = "linear"
-    index_bits: int | None = None
+    index_bits: object = None
+    value_bits: object = None
+    scheme: object = None  # Scheme or {pattern: Scheme}: "float" or the method's own kind per layer
+    pq: str | None = None  # qcnn: "DIM:K", shorthand for --scheme *=pq:DIM:K
+    calib: str | None = None
+    calib_samples: int = 512
     retrain_epochs: int = 0
     lr: float = 0.01
     act_bits: int | None = None
@@ -133,11 +159,15 @@ class MethodParams:
             raise HwqError(f"--pq-k {self.pq_k}: K must be in [1, 65536]")
         if self.pq_dim is not None and not all(d == "float" or d >= 1 for d in values(self.pq_dim)):
             raise HwqError(f"--pq-dim {self.pq_dim}: dimensions must be >= 1 (or 'float')")
+        if self.value_bits is not None and not all(2 <= b <= 32 for b in values(self.value_bits)):
+            raise HwqError(f"--value-bits {self.value_bits}: bits must be in [2, 32]")
+        if self.index_bits is not None and not all(1 <= b <= 16 for b in values(self.index_bits)):
+            raise HwqError(f"--index-bits {self.index_bits}: bits must be in [1, 16]")
         if self.share_bits is not None and not all(1 <= b <= 8 for b in values(self.share_bits)):
             raise HwqError(f"--share-bits {self.share_bits}: bits must be in [1, 8]")
         if self.prune is not None and not all(0 <= r < 1 for r in values(self.prune)):
             raise HwqError(f"--prune {self.prune}: rates must be in [0, 1)")
-        if self.qp is not None and not all(q > 0 for q in values(self.qp)):
+        if self.qp is not None and not all(q == "float" or q > 0 for q in values(self.qp)):
             raise HwqError(f"--qp {self.qp}: QP must be positive")
         if self.beta is not None and not self.beta >= 0:
             raise HwqError(f"--beta {self.beta}: must be >= 0")
@@ -151,34 +181,116 @@ class MethodParams:
             raise HwqError("--retrain-epochs must be >= 0 and --lr positive")
         if self.act_bits is not None and not 2 <= self.act_bits <= 16:
             raise HwqError(f"--act-bits {self.act_bits}: must be in [2, 16]")
-        if (self.retrain_epochs or self.act_bits is not None) and self.data is None:
-            raise HwqError("--retrain-epochs and --act-bits need a data set (--data digits)")
+        if self.retrain_epochs and self.data is None:
+            raise HwqError("--retrain-epochs needs a data set (--data digits)")
+        if self.act_bits is not None and self.data is None and self.calib is None:
+            raise HwqError("--act-bits needs a data set (--data digits) or calibration samples (--calib x.npy)")
+        if self.calib_samples < 1:
+            raise HwqError(f"--calib-samples {self.calib_samples}: must be >= 1")
 
 
 _DEFAULTS = {f.name: f.default for f in fields(MethodParams)}
 
 
+def _flag(key: str) -> str:
+    return {"wbits": "--bits", "pow2_bits": "--pow2"}.get(key, "--" + key.replace("_", "-"))
+
+
 def split_method_options(opts: dict) -> MethodParams | None:
     """Pop the method options from the compress command's ``opts``; None without --method.
 
-    A method option given without --method, or a value scheme given with one, is an error.
+    A method option given without --method, a value scheme given with one, or an option the
+    method does not read is an error. The common spellings (``--scheme``, ``--pq DIM:K``,
+    ``--index-bits``, ``--value-bits``) are resolved here; the old ones (``--pq-dim``/``--pq-k``,
+    ``--only``) are aliases, and giving both spellings is an error.
     """
     own = {k: opts.pop(k) for k in OWN if k in opts}
     method = own.get("method")
     if method is None:
         changed = [k for k, v in own.items() if k != "method" and v != _DEFAULTS[k]]
         if changed:
-            raise HwqError(f"--{changed[0].replace('_', '-')} belongs to a method: add --method NAME")
+            raise HwqError(f"{_flag(changed[0])} belongs to a method: add --method NAME")
         return None
     for key, flag in SCHEMES.items():
         if opts.get(key) not in (None, False):
             raise HwqError(f"--method {method} chooses its own values: drop {flag}")
     shared = {k: opts[k] for k in SHARED if k in opts}
-    from hwq.compress.pipeline import parse_per_layer
+    given = {**own, **shared}
+    for key, v in given.items():
+        if key not in EVERY and key not in READS[method] and v != _DEFAULTS.get(key):
+            raise HwqError(f"{_flag(key)} does not apply to --method {method} (docs/methods/{method}.md)")
+    from hwq.compress.plan import Scheme, parse_per_layer
 
-    for key, cast in (("prune", float), ("share_bits", int)):
+    for key, cast in (("prune", float), ("share_bits", int), ("index_bits", int), ("value_bits", int),
+                      ("scheme", Scheme.parse)):
         if isinstance(shared.get(key), str):
-            shared[key] = parse_per_layer(f"--{key.replace('_', '-')}", shared[key], cast)
+            shared[key] = parse_per_layer(_flag(key), shared[key], cast)
     p = MethodParams(**own, **shared)
+    _resolve_scheme(p)
     p.check()
     return p
+
+
+def _entries(table) -> dict:
+    return table if isinstance(table, dict) else {"*": table}
+
+
+def _resolve_scheme(p: MethodParams) -> None:
+    """``--scheme`` / ``--pq`` against the method's own spellings (one of them, not both)."""
+    from hwq.compress.plan import Scheme
+
+    if p.pq is not None:
+        try:
+            dim, k = (int(v) for v in p.pq.split(":"))
+        except ValueError:
+            raise HwqError(f"--pq {p.pq!r}: expected DIM:K, e.g. 4:32") from None
+        table = dict(_entries(p.scheme)) if p.scheme is not None else {}
+        if "*" in table:
+            raise HwqError("--pq DIM:K is --scheme *=pq:DIM:K, and the --scheme has a *= entry already")
+        table["*"] = Scheme("pq", dim=dim, k=k)
+        p.scheme = table["*"] if set(table) == {"*"} else table
+    if p.scheme is None:
+        return
+    native = NATIVE[p.method]
+    for key, sch in _entries(p.scheme).items():
+        if sch.kind != "float" and sch.kind != native:
+            allowed = "float" + (f" or {native}" + (":DIM:K" if native == "pq" else "") if native else "")
+            raise HwqError(f"--scheme {key}={sch}: --method {p.method} takes {allowed} per layer")
+        sch.check(f"--scheme {key}")
+    if p.method == "qcnn":
+        if p.pq_dim is not None or p.pq_k is not None:
+            raise HwqError("--pq-dim/--pq-k are the old spelling of --pq DIM:K / --scheme NAME=pq:DIM:K: give one")
+        t = _entries(p.scheme)
+        p.pq_dim = {n: ("float" if s.kind == "float" else s.dim) for n, s in t.items()}
+        p.pq_k = {n: s.k for n, s in t.items() if s.kind != "float"}
+        p.pq_dim, p.pq_k = (v["*"] if set(v) == {"*"} else v for v in (p.pq_dim, p.pq_k))
+        if p.pq_k == {}:
+            p.pq_k = None
+    elif p.only is not None:
+        raise HwqError("--only is the old spelling of --scheme NAME=float,...: give one")
+
+
+def chosen_layers(model, p: MethodParams) -> list[str]:
+    """The weighted layers the method compresses: not ``float`` in ``--scheme`` (or in ``--qp``),
+    and named by ``--only`` when that is given; the others stay float."""
+    from hwq.compress.plan import check_table, for_layer
+
+    names = [l.name for l in model.weighted()]
+    keep = names
+    if p.only is not None:
+        only = [s.strip() for s in p.only.split(",") if s.strip()]
+        bad = [n for n in only if n not in names]
+        if bad:
+            raise HwqError(f"--only: no weighted layer named {bad[0]!r} (layers: {', '.join(names)})")
+        keep = [n for n in names if n in only]
+    if p.scheme is not None:
+        check_table("--scheme", p.scheme, names)
+        keep = [n for n in keep if getattr(for_layer(p.scheme, n), "kind", None) != "float"]
+    return keep
+
+
+def value_bits(p: MethodParams, name: str) -> int:
+    """``--value-bits`` for layer ``name`` (codebook, PQ codeword and ternary magnitude width)."""
+    from hwq.compress.plan import DEFAULT_VALUE_BITS, for_layer
+
+    return int(for_layer(p.value_bits, name, DEFAULT_VALUE_BITS))

@@ -33,6 +33,7 @@ import math
 import numpy as np
 
 from hwq.compress.encode import encode_weight
+from hwq.compress.methods.options import value_bits
 from hwq.compress.methods import responses as rs
 from hwq.compress.methods.accounting import qcnn_layer_bytes, qcnn_ratio
 from hwq.compress.methods.result import MethodResult
@@ -225,7 +226,8 @@ def compress(model, data, p, log=None) -> MethodResult:
         if name in books:
             cb, assign = books[name]
             encoded[name] = encode_weight(weights[name], values="pq", centroids=cb, labels=assign,
-                                          bits=max(1, math.ceil(math.log2(cb.shape[1]))))
+                                          bits=max(1, math.ceil(math.log2(cb.shape[1]))),
+                                          value_bits=value_bits(p, name))
         else:
             encoded[name] = encode_weight(weights[name], values="float32")
     out = with_weights(model, encoded, biases)

@@ -145,11 +145,10 @@ def read_bitstream(data: bytes) -> dict[str, tuple[float, str, np.ndarray]]:
 def compress(model, data, p, log=None) -> MethodResult:
     from hwq.compress.pipeline import for_layer
 
+    from hwq.compress.methods.options import chosen_layers
+
     names = [l.name for l in model.weighted()]
-    only = names if p.only is None else [s.strip() for s in p.only.split(",") if s.strip()]
-    unknown = [n for n in only if n not in names]
-    if unknown:
-        raise HwqError(f"--only: no weighted layer named {unknown[0]!r} (layers: {', '.join(names)})")
+    only = [n for n in chosen_layers(model, p) if for_layer(p.qp, n) != "float"]
     if p.qp is None:
         raise HwqError("--method qp-codec needs --qp (e.g. --qp 4096, or fc1=4096,*=8192)")
     if isinstance(p.qp, dict):

@@ -33,6 +33,7 @@ import math
 import numpy as np
 
 from hwq.compress.encode import encode_weight
+from hwq.compress.methods.options import value_bits
 from hwq.compress.methods.result import MethodResult
 from hwq.compress.methods.scores import LossProbe
 from hwq.compress.pow2 import pow2_span
@@ -217,7 +218,7 @@ def compress(model, data, p, log=None) -> MethodResult:
     encoded, report = {}, [f"{'layer':8}{'bits':>5}{'levels':>7}  centroids"]
     for n in names:
         cent = np.array(sorted(set(fixed[n])))
-        encoded[n] = _encode(weights[n], cent, bits[n], p.t_centroids if eslq else None)
+        encoded[n] = _encode(weights[n], cent, bits[n], p.t_centroids if eslq else None, value_bits(p, n))
         report.append(f"{n:8}{bits[n]:>5}{cent.size:>7}  {' '.join(f'{v:.4g}' for v in cent)}")
     report.append(f"partition {list(sizes)} ({order} order), {len(sizes)} iterations, "
                   f"{p.retrain_epochs} epochs each; SLQ accounting {32 / bits[names[0]]:.1f}x (32 / b)")
@@ -228,7 +229,7 @@ def compress(model, data, p, log=None) -> MethodResult:
     return MethodResult(with_weights(model, encoded, biases), report, prov)
 
 
-def _encode(w: np.ndarray, cent: np.ndarray, bits: int, t_kind: str | None):
+def _encode(w: np.ndarray, cent: np.ndarray, bits: int, t_kind: str | None, value_bits: int = 16):
     """Dense codebook of the layer's centroids (b-bit indices); power-of-two codes when every
     centroid is 0 or +-2^e within a pow2 code's reach (ESLQ with power-of-two t-centroids)."""
     labels = np.abs(w.reshape(-1, 1) - cent[None, :]).argmin(1).reshape(w.shape)
@@ -240,4 +241,5 @@ def _encode(w: np.ndarray, cent: np.ndarray, bits: int, t_kind: str | None):
             for pb in range(2, 8):
                 if pow2_span(pb) >= e_max - e_min:
                     return encode_weight(cent[labels], values="pow2", bits=pb, e_min=e_min)
-    return encode_weight(w, values="codebook", centroids=cent, labels=labels, bits=max(1, math.ceil(math.log2(cent.size))))
+    return encode_weight(w, values="codebook", centroids=cent, labels=labels,
+                         bits=max(1, math.ceil(math.log2(cent.size))), value_bits=value_bits)

@@ -30,10 +30,13 @@ import math
 import numpy as np
 
 from hwq.compress.encode import encode_weight
+from hwq.compress.methods.options import value_bits
+from hwq.compress.plan import DEFAULT_INDEX_BITS, for_layer
 from hwq.compress.methods.accounting import sqs_ratio
 from hwq.compress.methods.result import MethodResult
 from hwq.compress.methods.scores import LossProbe
 from hwq.errors import HwqError
+from hwq.ir.layers import Conv2d
 from hwq.ir.rewrite import with_float_weights, with_weights
 from hwq.ir.storage import compression_rate, layer_storage
 
@@ -181,11 +184,13 @@ def compress(model, data, p, log=None) -> MethodResult:
     else:
         weights = {n: uniform(weights[n], magnitude_mask(weights[n], sel[n][0]), sel[n][1]) for n in names}
     encoded = {}
+    kinds = {l.name: "conv" if isinstance(l, Conv2d) else "dense" for l in model.weighted()}
     for n in names:
         keep = weights[n] != 0  # kept weights that quantized to 0 are zeros like the pruned ones
         levels = np.unique(weights[n][keep])
         encoded[n] = encode_weight(weights[n], values="codebook", mask=keep, sparse="csc",
-                                   index_bits=p.index_bits or 4, centroids=levels, bits=sel[n][1])
+                                   index_bits=for_layer(p.index_bits, n, DEFAULT_INDEX_BITS[kinds[n]]),
+                                   value_bits=value_bits(p, n), centroids=levels, bits=sel[n][1])
     out = with_weights(model, encoded, biases)
     kept = sum(sizes[n] * (1 - sel[n][0]) for n in names)
     avg_bits = sum(sizes[n] * (1 - sel[n][0]) * sel[n][1] for n in names) / kept
