@@ -35,45 +35,55 @@ def golden_activations(model: Model, program: Program, x: np.ndarray) -> dict[st
     return out
 
 
+def _trace_values(rows: list[list[int]], n_pe: int, a_bits: int, out_features: int):
+    """(values, seen) of one layer's output rows from its trace rows ([local row, packed data])."""
+    got = np.zeros(out_features, dtype=np.int64)
+    seen = np.zeros(out_features, dtype=bool)
+    mask = (1 << a_bits) - 1
+    for row, data in rows:
+        for p in range(n_pe):
+            i = row * n_pe + p
+            if i < out_features:
+                got[i] = (data >> (p * a_bits)) & mask
+                seen[i] = True
+    return got, seen
+
+
 def check(model: Model, program: Program, x: np.ndarray, simulator: str = "icarus",
-          waves: str | None = None) -> dict:
+          waves: str | None = None, jobs: int | None = None, netlist: str | None = None) -> dict:
+    """Run the integer batch ``x`` (the program's input) on the RTL (``runner.run``: ``jobs``
+    simulator processes, ``netlist`` kind) and compare; the report of ``hwq simulate --json``."""
     cfg = program.cfg
     gold = golden_activations(model, program, x)
-    expected = []
-    for s in range(x.shape[0]):
+    n_samples = x.shape[0]
+    # the cycle model of every layer of every sample, computed once
+    timings = []
+    for s in range(n_samples):
         prev, ts = program.input_name, []
         for lp in program.layers:
             ts.append(lp.timing(gold[prev][s], cfg))
             prev = lp.golden_name
-        expected.append(model_cycles(ts))
-    raw = runner.run(program, gold[program.input_name], simulator, waves, max_cycles=4 * max(expected) + 1000)
+        timings.append(ts)
+    expected = [model_cycles(ts) for ts in timings]
+    raw = runner.run(program, gold[program.input_name], simulator, waves,
+                     max_cycles=4 * max(expected, default=0) + 1000, jobs=jobs, netlist=netlist)
     n, a_bits = cfg.n_pe, cfg.act_bits
     layers = []
     all_match = True
-    total_rtl = total_model = 0
-    prev = program.input_name
     for k, lp in enumerate(program.layers):
         o = lp.layer.out_features
         want = gold[lp.golden_name]
-        x_in = gold[prev]
         entry = {"name": lp.name, "golden": lp.golden_name, "match": True, "cycles_rtl": 0, "cycles_model": 0,
                  "pe_busy": [0] * n, "pe_busy_model": [0] * n, "first_mismatch": None}
         for s, res in enumerate(raw):
-            got = np.zeros(o, dtype=np.int64)
-            seen = np.zeros(o, dtype=bool)
-            for row, data in res["traces"][k]:
-                for p in range(n):
-                    i = row * n + p
-                    if i < o:
-                        got[i] = (data >> (p * a_bits)) & ((1 << a_bits) - 1)
-                        seen[i] = True
+            got, seen = _trace_values(res["traces"][k], n, a_bits, o)
             got = _signed(got, a_bits, lp.out_quant.signed)
             bad = np.flatnonzero((got != want[s]) | ~seen)
             if bad.size and entry["first_mismatch"] is None:
                 i = int(bad[0])
                 entry["first_mismatch"] = {"sample": s, "index": i, "expected": int(want[s][i]),
                                            "got": int(got[i]) if seen[i] else None}
-            timing = lp.timing(x_in[s], cfg)
+            timing = timings[s][k]
             cyc = res["layer_stats"][k] & MASK32
             busy = [w & MASK32 for w in res["pe_stats"][k]]
             entry["cycles_rtl"] += cyc
@@ -92,18 +102,15 @@ def check(model: Model, program: Program, x: np.ndarray, simulator: str = "icaru
                 entry["match"] = False
         layers.append(entry)
         all_match &= entry["match"]
-        prev = lp.golden_name
+    total_rtl = total_model = total_harness = 0
     for s, res in enumerate(raw):
-        timings = []
-        prev = program.input_name
-        for lp in program.layers:
-            timings.append(lp.timing(gold[prev][s], cfg))
-            prev = lp.golden_name
-        total_model += model_cycles(timings)
+        total_model += expected[s]
         total_rtl += res["total"]
+        total_harness += res["cycles_harness"]
         final = program.decode_output(res["output"])
         if not np.array_equal(final, gold[program.layers[-1].golden_name][s]):
             all_match = False
-    all_match &= total_rtl == total_model
-    return {"match": bool(all_match), "simulator": simulator, "params": cfg.to_json(), "samples": int(x.shape[0]),
+    # the accelerator's own cycle counter, the harness's count from start to done, the model
+    all_match &= total_rtl == total_model == total_harness
+    return {"match": bool(all_match), "simulator": simulator, "params": cfg.to_json(), "samples": int(n_samples),
             "cycles_rtl": total_rtl, "cycles_model": total_model, "layers": layers}

@@ -1,8 +1,13 @@
-"""Build the accelerator's Verilog (cached by the configuration's hash) and run the cocotb
-testbench on it under Icarus or Verilator (cocotb_tools.runner)."""
+"""Build the accelerator's Verilog (cached by the configuration's hash) with the host harness
+(``eie_harness.v``) and run it under cocotb on Icarus or Verilator (cocotb_tools.runner).
+
+The host protocol of docs/eie.md is prepared here as a transaction file (``job_text``), replayed
+by the Verilog harness at one transaction per clock, and its output file (trace rows, host
+reads, cycle counts) parsed back into one record per sample (``parse_output``)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -14,9 +19,12 @@ import numpy as np
 from hwq.eie.config import EieConfig, host_address
 from hwq.eie.program import Program
 from hwq.errors import HwqError
+from hwq.sim.netlist import NETLISTS, OPT_PASSES, netlist_text
 
 SIMULATORS = ("icarus", "verilator")
-TOP = "eie_top"
+TOP = "eie_top"          # the accelerator (rtl/accelerator.py)
+HARNESS = "eie_harness"  # the simulation top: sim/eie_harness.v around TOP
+OP_END, OP_WRITE, OP_START, OP_WAIT, OP_READ = range(5)
 
 
 def cache_root() -> Path:
@@ -24,11 +32,8 @@ def cache_root() -> Path:
 
 
 def verilog_text(cfg: EieConfig) -> str:
-    from amaranth.back import verilog
-
-    from hwq.rtl.accelerator import EieAccelerator
-
-    return verilog.convert(EieAccelerator(cfg), name=TOP, emit_src=False)
+    """The accelerator's Verilog as Amaranth writes it (``hwq gen-rtl``)."""
+    return netlist_text(cfg, TOP, "amaranth")
 
 
 def design_key(cfg: EieConfig) -> str:
@@ -44,13 +49,18 @@ def design_key(cfg: EieConfig) -> str:
     return f"{cfg.key()}-{h.hexdigest()[:10]}"
 
 
-def verilog_file(cfg: EieConfig) -> Path:
-    """The Verilog of ``cfg``, generated once per configuration and design."""
+def verilog_file(cfg: EieConfig, netlist: str = "amaranth") -> Path:
+    """The Verilog of ``cfg`` (``hwq.sim.netlist``), generated once per configuration, design
+    and netlist kind."""
+    import hashlib
+
     d = cache_root() / design_key(cfg)
-    path = d / f"{TOP}.v"
+    tag = "" if netlist == "amaranth" else \
+        f".{netlist}-{hashlib.sha256(' '.join(OPT_PASSES).encode()).hexdigest()[:6]}"
+    path = d / f"{TOP}{tag}.v"
     if not path.exists():
         d.mkdir(parents=True, exist_ok=True)
-        text = verilog_text(cfg)
+        text = netlist_text(cfg, TOP, netlist)
         fd, tmp = tempfile.mkstemp(dir=d, suffix=".v")
         with os.fdopen(fd, "w") as f:
             f.write(text)
@@ -87,66 +97,179 @@ def check_simulator(simulator: str) -> None:
         _verilator_env()
 
 
-def build(cfg: EieConfig, simulator: str = "icarus", waves: bool = False):
-    """(runner, build directory) of ``cfg``'s Verilog; rebuilt only when the sources change."""
+def build(cfg: EieConfig, simulator: str = "icarus", waves: bool = False, netlist: str | None = None):
+    """(runner, build directory) of ``cfg``'s Verilog inside the harness; rebuilt only when
+    the sources change. ``netlist`` (``hwq.sim.netlist``): ``opt`` by default, ``amaranth``
+    for waveform dumps (the design's hierarchy kept)."""
     from cocotb_tools.runner import get_runner
 
     check_simulator(simulator)
-    src = verilog_file(cfg)
-    build_dir = src.parent / f"{simulator}{'-waves' if waves else ''}"
+    netlist = netlist or ("amaranth" if waves else "opt")
+    if netlist not in NETLISTS:
+        raise HwqError(f"netlist {netlist!r}: not one of {', '.join(NETLISTS)}")
+    src = verilog_file(cfg, netlist)
+    build_dir = src.parent / f"{simulator}-{netlist}{'-waves' if waves else ''}-{_harness_key()}"
     runner = get_runner(simulator)
     kw = {"build_args": ["-Wno-fatal"]} if simulator == "verilator" else {
         # -g2005: declaration initializers then run as processes, so the Verilog backend's
         # time-0 trigger fires every `always @*` (with -g2012 comb regs stay X until an input moves)
         "timescale": ("1ns", "1ps"), "build_args": ["-g2005"]}
     build_dir.mkdir(parents=True, exist_ok=True)
-    sources = [src]
+    sources = [src, harness_file()]
     if waves and simulator == "icarus":
         # cocotb's own dump module is SystemVerilog (a `string`), which -g2005 rejects: use a
         # Verilog-2005 one; cocotb runs vvp with -fst for waves, so the dump is FST
         dump = build_dir / "hwq_waves_dump.v"
         dump.write_text("module hwq_waves_dump();\ninitial begin\n"
                         f"  $dumpfile(\"{(build_dir / TOP).as_posix()}.fst\");\n"
-                        f"  $dumpvars(0, {TOP});\nend\nendmodule\n")
+                        f"  $dumpvars(0, {HARNESS});\nend\nendmodule\n")
         sources.append(dump)
         kw["build_args"] = kw["build_args"] + ["-s", "hwq_waves_dump"]
-    runner.build(sources=sources, hdl_toplevel=TOP, build_dir=build_dir,
-                 waves=waves and simulator != "icarus", always=False, log_file=build_dir / "build.log", **kw)
+    # cocotb's Verilator runner re-runs verilator and recompiles every time: a finished build
+    # leaves a stamp and is not redone (the directory's name holds the design's hash)
+    stamp = build_dir / "hwq_build.ok"
+    if not stamp.exists():
+        try:
+            runner.build(sources=sources, hdl_toplevel=HARNESS, build_dir=build_dir,
+                         parameters=harness_parameters(cfg), waves=waves and simulator != "icarus",
+                         always=False, log_file=build_dir / "build.log", **kw)
+        except (SystemExit, RuntimeError) as e:
+            raise HwqError(f"{simulator}: building the simulation failed ({e}; see {build_dir / 'build.log'})") \
+                from None
+        stamp.write_text("")
     return runner, build_dir
 
 
+def harness_file() -> Path:
+    return Path(__file__).with_name(f"{HARNESS}.v")
+
+
+def _harness_key() -> str:
+    import hashlib
+
+    return hashlib.sha256(harness_file().read_bytes()).hexdigest()[:8]
+
+
+def harness_parameters(cfg: EieConfig) -> dict:
+    return {"HB": cfg.host_bits, "TW": cfg.n_pe * cfg.act_bits}
+
+
+def sample_reads(program: Program) -> list[int]:
+    """The host reads after each sample: the final output, the total cycles, every layer's
+    stats, then every layer's per-PE stats (layer by layer, PE by PE)."""
+    cfg, n_layers = program.cfg, len(program.layers)
+    return (program.output_addresses() + [host_address("control", 0, 1)]
+            + [host_address("layer_stats", 0, k) for k in range(n_layers)]
+            + [host_address("pe_stats", p, k) for k in range(n_layers) for p in range(cfg.n_pe)])
+
+
+def job_text(program: Program, inputs: np.ndarray) -> str:
+    """The harness's transaction file: load the model once, then per sample write the input,
+    start, wait for done and read the output and the counters (docs/eie.md, host protocol)."""
+    lines = [f"{OP_WRITE:x} {a:x} {v:x}" for a, v in program.load_writes()]
+    reads = "\n".join(f"{OP_READ:x} {a:x} 0" for a in sample_reads(program))
+    for x in inputs:
+        lines.extend(f"{OP_WRITE:x} {a:x} {v:x}" for a, v in program.input_writes(x))
+        lines.append(f"{OP_START:x} 0 0\n{OP_WAIT:x} 0 0\n{reads}")
+    lines.append(f"{OP_END:x} 0 0\n")
+    return "\n".join(lines)
+
+
+def parse_output(program: Program, text: str, n_samples: int) -> list[dict]:
+    """One record per sample from the harness's output: ``traces`` (per layer, [row, data]
+    pairs in trace order), ``cycles_harness``, ``output``, ``total``, ``layer_stats``,
+    ``pe_stats``."""
+    n_layers, n_pe = len(program.layers), program.cfg.n_pe
+    n_out = program.layers[-1].layer.out_features
+    n_reads = len(sample_reads(program))
+    results: list[dict] = []
+    cur: dict | None = None
+    for line in text.splitlines():
+        tag, _, rest = line.partition(" ")
+        if tag == "E":
+            raise HwqError(f"RTL simulation: {rest}")
+        if cur is None:
+            cur = {"traces": [[] for _ in range(n_layers)], "reads": []}
+        if tag == "T":
+            layer, row, data = (int(f, 16) for f in rest.split())
+            cur["traces"][layer].append([row, data])
+        elif tag == "C":
+            cur["cycles_harness"] = int(rest, 16)
+        elif tag == "R":
+            cur["reads"].append(int(rest, 16))
+            if len(cur["reads"]) == n_reads:
+                r = cur.pop("reads")
+                cur["output"] = r[:n_out]
+                cur["total"] = r[n_out]
+                cur["layer_stats"] = r[n_out + 1:n_out + 1 + n_layers]
+                flat = r[n_out + 1 + n_layers:]
+                cur["pe_stats"] = [flat[k * n_pe:(k + 1) * n_pe] for k in range(n_layers)]
+                results.append(cur)
+                cur = None
+    if len(results) != n_samples:
+        raise HwqError(f"RTL simulation: the harness finished {len(results)} of {n_samples} samples")
+    return results
+
+
+MIN_SAMPLES_PER_JOB = 32  # a job reloads the model and starts a simulator: worth it above this
+
+
+def default_jobs(n_samples: int) -> int:
+    """One simulator process per available core, each with at least MIN_SAMPLES_PER_JOB samples."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, n_samples // MIN_SAMPLES_PER_JOB))
+
+
+def _run_job(runner, simulator: str, build_dir: Path, program: Program, inputs: np.ndarray, tmp: Path,
+             max_cycles: int, waves: bool, log: Path) -> list[dict]:
+    job_path, out_path = tmp / "job.txt", tmp / "out.txt"
+    job_path.write_text(job_text(program, inputs))
+    try:
+        runner.test(
+            hdl_toplevel=HARNESS, test_module="hwq.sim.tb_eie", build_dir=build_dir, test_dir=tmp,
+            hdl_toplevel_lang="verilog",
+            plusargs=[f"+hwq_job={job_path}", f"+hwq_out={out_path}", f"+hwq_max_cycles={max_cycles}"],
+            waves=waves, timescale=("1ns", "1ps") if simulator == "icarus" else None, log_file=log)
+    except (SystemExit, RuntimeError) as e:  # cocotb's runner exits on a failed simulation
+        raise HwqError(f"{simulator}: the simulation failed ({e}; see {log})") from None
+    if not out_path.exists():
+        raise HwqError(f"{simulator}: the harness produced no output (see {log})")
+    return parse_output(program, out_path.read_text(), len(inputs))
+
+
 def run(program: Program, inputs: np.ndarray, simulator: str = "icarus", waves: str | None = None,
-        max_cycles: int = 1_000_000) -> list[dict]:
-    """Run every input vector (rows of ``inputs``) through the RTL; raw per-sample results."""
+        max_cycles: int = 1_000_000, jobs: int | None = None, netlist: str | None = None) -> list[dict]:
+    """Run every input vector (rows of ``inputs``) through the RTL; raw per-sample results
+    (``parse_output``). The samples are split over ``jobs`` simulator processes run side by
+    side (default ``default_jobs``; one with ``waves``), each loading the model first."""
+    from concurrent.futures import ThreadPoolExecutor
+
     cfg = program.cfg
     if waves is not None and simulator == "icarus" and not str(waves).endswith(".fst"):
         raise HwqError(f"--waves {waves}: Icarus (through cocotb) writes FST waveforms; name the file .fst "
                        "(GTKWave reads it)")
-    runner, build_dir = build(cfg, simulator, waves=waves is not None)
-    n_layers = len(program.layers)
-    job = {
-        "load": program.load_writes(),
-        "n_layers": n_layers,
-        "samples": [program.input_writes(x) for x in inputs],
-        "output_addresses": program.output_addresses(),
-        "total_address": host_address("control", 0, 1),
-        "max_cycles": max_cycles,
-        "layer_stats_addresses": [host_address("layer_stats", 0, k) for k in range(n_layers)],
-        "pe_stats_addresses": [[host_address("pe_stats", p, k) for p in range(cfg.n_pe)] for k in range(n_layers)],
-    }
+    if jobs is not None and jobs < 1:
+        raise HwqError(f"jobs = {jobs}: must be at least 1")
+    runner, build_dir = build(cfg, simulator, waves=waves is not None, netlist=netlist)
+    n = len(inputs)
+    jobs = 1 if waves is not None or n == 0 else min(jobs or default_jobs(n), n)
+    chunks = np.array_split(np.arange(n), jobs)
     with tempfile.TemporaryDirectory(prefix="hwq-eie-") as tmp:
-        job_path, result_path = Path(tmp) / "job.json", Path(tmp) / "result.json"
-        job_path.write_text(json.dumps(job))
-        runner.test(hdl_toplevel=TOP, test_module="hwq.sim.tb_eie", build_dir=build_dir, test_dir=tmp,
-                    extra_env={"HWQ_EIE_JOB": str(job_path), "HWQ_EIE_RESULT": str(result_path)},
-                    waves=waves is not None, timescale=("1ns", "1ps") if simulator == "icarus" else None,
-                    log_file=build_dir / "last_run.log")
-        if not result_path.exists():
-            raise HwqError(f"{simulator}: the testbench produced no result (see {build_dir / 'last_run.log'})")
-        results = json.loads(result_path.read_text())
+        dirs = [Path(tmp) / f"job{i}" for i in range(jobs)]
+        for d in dirs:
+            d.mkdir()
+        logs = [build_dir / ("last_run.log" if jobs == 1 else f"last_run{i}.log") for i in range(jobs)]
+        # one copy of the built runner per job (test() sets per-run attributes on it)
+        args = [(copy.copy(runner), simulator, build_dir, program, inputs[c], d, max_cycles, waves is not None, log)
+                for c, d, log in zip(chunks, dirs, logs)]
+        if jobs == 1:
+            parts = [_run_job(*args[0])]
+        else:
+            with ThreadPoolExecutor(jobs) as pool:
+                parts = list(pool.map(lambda a: _run_job(*a), args))
         if waves is not None:
             dumps = sorted(build_dir.glob("*.fst")) + sorted(build_dir.glob("*.vcd")) + \
-                sorted(Path(tmp).glob("*.fst")) + sorted(Path(tmp).glob("*.vcd"))
+                sorted(dirs[0].glob("*.fst")) + sorted(dirs[0].glob("*.vcd"))
             if dumps:
                 shutil.copy(dumps[-1], waves)
-    return results
+    return [r for part in parts for r in part]
