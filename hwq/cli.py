@@ -148,6 +148,8 @@ def run(model: str, input_path: str, input_kind: str, dequantize: bool, output: 
 @click.option("--prune", type=str, default=None,
               help="Fraction of weights to remove in each layer (0..1), or per layer: fc1=0.9,fc3=0.7,*=0.8.")
 @click.option("--prune-quality", type=float, default=None, help="Prune |w| <= quality x std(w) instead (Han et al. 2015).")
+@click.option("--prune-steps", type=int, default=1, show_default=True,
+              help="Reach the --prune rates in this many prune/retrain rounds (Han et al.'s iterative pruning).")
 @click.option("--scheme", type=str, default=None,
               help="Value scheme per layer: float, int8, ternary, codebook:B, pow2:B, pq:DIM:K, e.g. "
                    "fc1=pq:4:32,fc3=float,conv*=codebook:8,*=codebook:5 (the flags below set *=).")

@@ -235,3 +235,33 @@ def test_per_layer_share_bits(model):
     assert len(np.unique(out.layers["fc1"].weight.dense_int())) <= 2**3  # 7 shared values + zero
     with pytest.raises(HwqError, match="no bits for layer fc1"):
         compress_model(model, CompressOptions(share_bits={"fc3": 6}))
+
+
+def test_prune_steps_rounds_reach_the_rate_with_nested_masks(model, data):
+    """--prune-steps 3: three prune/retrain rounds (Han et al.'s iterative pruning), each
+    removing the same fraction of what is left; a weight pruned once stays pruned; the final
+    count is the one-shot budget written out (n - floor(rate * n))."""
+    from hwq.compress.stages.prune import round_rate
+
+    rate, steps = 0.9, 3
+    fracs = [(1 - round_rate(rate, s, steps)) / (1 - round_rate(rate, s - 1, steps) if s > 1 else 1.0)
+             for s in range(1, steps + 1)]
+    assert fracs == pytest.approx([0.1 ** (1 / 3)] * 3)
+    seen: list[str] = []
+    out = compress_model(model, CompressOptions(prune=rate, prune_steps=steps, retrain_epochs=1, data="digits"),
+                         data, log=seen.append)
+    rounds = [s for s in seen if s.startswith("prune (round")]
+    assert [r.split(":")[0] for r in rounds] == [f"prune (round {s}/3)" for s in (1, 2, 3)]
+    assert any("retrain after pruning (round 2/3)" in s for s in seen)
+    for l in out.weighted():
+        w = l.weight.dense_float()
+        assert np.count_nonzero(w) == w.size - math.floor(rate * w.size)
+    assert out.provenance["compress"]["prune_steps"] == 3
+    assert sum("prune fc1" in p for p in out.provenance["compress"]["phases"]) == 3
+
+
+def test_prune_steps_need_rates():
+    with pytest.raises(HwqError, match="--prune-steps works with --prune rates"):
+        CompressOptions(prune_quality=1.0, prune_steps=2).check()
+    with pytest.raises(HwqError, match="must be >= 1"):
+        CompressOptions(prune=0.5, prune_steps=0).check()

@@ -77,5 +77,5 @@ def test_report_names_both_rates(tmp_path):
     before = next(l for l in r.stdout.splitlines() if l.startswith("before")).split()
     info = json.loads(ok("info", "--json", tmp_path / "o.ir").stdout)
     assert after[3] == f"{1 / info['compression_rate']:.1f}x"  # DC rate
-    assert abs(float(after[5][:-1]) - int(before[1]) / int(after[1])) < 0.06  # vs input, from the byte counts
+    assert abs(float(after[7][:-1]) - int(before[1]) / int(after[1])) < 0.06  # vs input, from the byte counts
     assert "DC rate" in r.stdout and "vs input" in r.stdout

@@ -41,6 +41,7 @@ class CompressOptions:
 
     prune: float | dict[str, float] | None = None  # one rate for every layer, or per layer
     prune_quality: float | None = None
+    prune_steps: int = 1  # iterative pruning: rounds of prune + retrain toward the rates
     scheme: str | Scheme | dict | None = None  # --scheme: per layer, e.g. {"fc1": "pq:4:32", "*": "codebook:5"}
     share_bits: int | dict[str, int] | None = None  # shorthand for codebook:B (per layer too)
     init: str = "linear"
@@ -119,6 +120,10 @@ class CompressOptions:
             raise HwqError(f"--prune {self.prune}: rates must be in [0, 1)")
         if self.prune is not None and self.prune_quality is not None:
             raise HwqError("--prune and --prune-quality are alternatives; give one")
+        if not isinstance(self.prune_steps, int) or self.prune_steps < 1:
+            raise HwqError(f"--prune-steps {self.prune_steps}: must be >= 1")
+        if self.prune_steps > 1 and self.prune is None:
+            raise HwqError("--prune-steps works with --prune rates (not --prune-quality, not alone)")
         if self.prune_quality is not None and not (math.isfinite(self.prune_quality) and self.prune_quality >= 0):
             raise HwqError(f"--prune-quality {self.prune_quality}: must be a finite number >= 0")
         bits = self.share_bits.values() if isinstance(self.share_bits, dict) else [self.share_bits]

@@ -179,6 +179,7 @@ class Plan:
     act_bits: int | None = None
     pow2_act: bool = False
     data: str | None = None
+    prune_steps: int = 1  # rounds of prune + retrain; round s prunes to 1 - (1 - rate)^(s / steps)
     phases: tuple[str, ...] = field(default=())
 
     def __iter__(self):
@@ -212,17 +213,21 @@ class Plan:
                 row.pop("value_bits"), row.pop("init")
             layers[lp.name] = row
         return {"phases": list(self.phases), "layers": layers, "seed": self.seed, "lr": self.lr,
+                "prune_steps": self.prune_steps,
                 "retrain_epochs": self.retrain_epochs, "act_bits": self.act_bits, "pow2_act": self.pow2_act,
                 "data": self.data}
 
 
-def _phases(plan_layers: list[LayerPlan], epochs: int, retrains: bool, act_bits, pow2_act) -> tuple[str, ...]:
+def _phases(plan_layers: list[LayerPlan], epochs: int, retrains: bool, act_bits, pow2_act,
+            prune_steps: int = 1) -> tuple[str, ...]:
     out = []
     pruned = [lp.name for lp in plan_layers if lp.pruning]
     if pruned:
-        out.append(f"prune {','.join(pruned)}")
-        if retrains:
-            out.append(f"retrain {epochs} epochs after pruning")
+        for s in range(1, prune_steps + 1):
+            rounds = f" (round {s}/{prune_steps})" if prune_steps > 1 else ""
+            out.append(f"prune {','.join(pruned)}{rounds}")
+            if retrains:
+                out.append(f"retrain {epochs} epochs after pruning{rounds}")
     by_kind: dict[str, list[str]] = {}
     for lp in plan_layers:
         by_kind.setdefault(str(lp.scheme), []).append(lp.name)
@@ -268,8 +273,8 @@ def build_plan(model, opts) -> Plan:
         out.append(lp)
     retrains = opts.retrain_epochs > 0 and opts.data is not None
     return Plan(layers=tuple(out), retrain_epochs=opts.retrain_epochs, lr=opts.lr, seed=opts.seed,
-                act_bits=opts.act_bits, pow2_act=opts.pow2_act, data=opts.data,
-                phases=_phases(out, opts.retrain_epochs, retrains, opts.act_bits, opts.pow2_act))
+                act_bits=opts.act_bits, pow2_act=opts.pow2_act, data=opts.data, prune_steps=opts.prune_steps,
+                phases=_phases(out, opts.retrain_epochs, retrains, opts.act_bits, opts.pow2_act, opts.prune_steps))
 
 
 def _check_layer(lp: LayerPlan, opts, pow2_span) -> None:

@@ -1,11 +1,12 @@
 """Deep Compression (seed 002, Han, Mao, Dally) as one method: iterative pruning with
 retraining, k-means weight sharing with centroid fine-tuning, Huffman sizing.
 
-It chains hwq's existing steps (``hwq.compress.pipeline.compress_model``): ``--prune-steps S``
-rounds of magnitude pruning toward the per-layer rates r_l, the round-s rate being
-1 - (1 - r_l)^(s/S) (geometric, so every round removes the same fraction of what is left),
-each followed by masked retraining (``--retrain-epochs``); the last round also shares the
-surviving weights (``--share-bits``, ``--init``) and fine-tunes the centroids. Pruned layers
+It is hwq's plain pipeline (``hwq.compress.pipeline.compress_model``) with Deep Compression's
+settings: ``--prune-steps S`` rounds of magnitude pruning toward the per-layer rates r_l, the
+round-s rate being 1 - (1 - r_l)^(s/S) (geometric, so every round removes the same fraction of
+what is left), each followed by masked retraining (``--retrain-epochs``; the prune stage,
+``hwq/compress/stages/prune.py``); then sharing of the surviving weights (``--share-bits``,
+``--init``) and centroid fine-tuning. Pruned layers
 are stored CSC with ``--index-bits`` relative indices; Huffman coding is sized on the real
 histograms (``hwq.ir.huffman``).
 
@@ -33,27 +34,16 @@ def compress(model, data, p, log=None) -> MethodResult:
         raise HwqError("--method deep-compression needs --share-bits (e.g. 5, or conv1=8,*=5)")
     if p.prune is None and p.prune_quality is None:
         raise HwqError("--method deep-compression needs --prune RATE (or per layer fc1=0.92,*=0.9)")
-    if p.prune_steps > 1 and p.prune is None:
-        raise HwqError("--prune-steps works with --prune rates, not --prune-quality")
     names = [l.name for l in model.weighted()]
-    current = model
-    common = dict(init=p.init, sparse=p.sparse, index_bits=p.index_bits, value_bits=p.value_bits,
-                  retrain_epochs=p.retrain_epochs,
-                  lr=p.lr, data=p.data, seed=p.seed)
-    if p.prune is not None:
-        final = _rates(p.prune, names)
-        for s in range(1, p.prune_steps):
-            rates = {n: 1 - (1 - r) ** (s / p.prune_steps) for n, r in final.items()}
-            if log:
-                log(f"prune round {s}/{p.prune_steps}: " + ", ".join(f"{n} {r:.3f}" for n, r in rates.items()))
-            current = compress_model(current, CompressOptions(prune=rates, **common), data, log)
-        prune = final
-    else:
-        prune = None
-    out = compress_model(current, CompressOptions(prune=prune, prune_quality=p.prune_quality,
-                                                  share_bits=p.share_bits, **common), data, log)
+    prune = _rates(p.prune, names) if p.prune is not None else None
+    opts = CompressOptions(prune=prune, prune_quality=p.prune_quality, prune_steps=p.prune_steps,
+                           share_bits=p.share_bits, init=p.init, sparse=p.sparse, index_bits=p.index_bits,
+                           value_bits=p.value_bits, retrain_epochs=p.retrain_epochs, lr=p.lr, data=p.data,
+                           seed=p.seed)
+    opts.check()  # --prune-steps with --prune-quality, and the rest, refused in one line
+    out = compress_model(model, opts, data, log)
     report = [f"{'layer':8}{'#weights':>10}{'weights%':>10}{'wbits':>7}{'wbits H':>8}{'ibits':>7}"
-              f"{'ibits H':>8}{'rate':>8}{'rate H':>8}"]
+              f"{'ibits H':>8}{'rate':>8}{'rate H':>8}{'rate32':>8}{'rate32 H':>9}"]
     total = StorageBits()
     rows = {}
     for l in out.weighted():
@@ -64,13 +54,18 @@ def compress(model, data, p, log=None) -> MethodResult:
         b = bits_per_weight(s)
         report.append(f"{name:8}{s.dense_float_bits // 32:>10}{s.nnz / (s.dense_float_bits // 32):>10.1%}"
                       f"{b['weight_bits']:>7.2f}{b['weight_bits_huffman']:>8.2f}{b['index_bits']:>7.2f}"
-                      f"{b['index_bits_huffman']:>8.2f}{compression_rate(s):>8.2%}{compression_rate(s, True):>8.2%}")
+                      f"{b['index_bits_huffman']:>8.2f}{compression_rate(s):>8.2%}{compression_rate(s, True):>8.2%}"
+                      f"{compression_rate(s, codebook_32=True):>8.2%}{compression_rate(s, True, True):>9.2%}")
     report.append(f"Deep Compression rate {1 / compression_rate(total):.1f}x (P+Q), "
-                  f"{1 / compression_rate(total, True):.1f}x (P+Q+H)")
+                  f"{1 / compression_rate(total, True):.1f}x (P+Q+H); with the paper's 32-bit codebook entries "
+                  f"(rate32) {1 / compression_rate(total, codebook_32=True):.1f}x / "
+                  f"{1 / compression_rate(total, True, True):.1f}x")
     prov = {"prune": prune, "prune_quality": p.prune_quality, "prune_steps": p.prune_steps,
             "share_bits": p.share_bits, "init": p.init, "retrain_epochs": p.retrain_epochs,
             "index_bits": p.index_bits, "value_bits": p.value_bits,
             "table": {n: {"weights_pct": s.nnz / (s.dense_float_bits // 32), **bits_per_weight(s),
-                          "rate": compression_rate(s), "rate_huffman": compression_rate(s, True)}
+                          "rate": compression_rate(s), "rate_huffman": compression_rate(s, True),
+                          "rate_codebook_32": compression_rate(s, codebook_32=True),
+                          "rate_huffman_codebook_32": compression_rate(s, True, True)}
                       for n, s in rows.items()}}
     return MethodResult(out, report, prov)

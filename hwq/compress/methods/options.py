@@ -18,7 +18,7 @@ from hwq.errors import HwqError
 METHOD_NAMES = ("deep-compression", "qcnn", "slq", "eslq", "mlq", "ttq", "sqs", "qp-codec")
 
 # the compress command's own options a method may read
-SHARED = ("prune", "prune_quality", "share_bits", "init", "index_bits", "value_bits", "scheme", "pq",
+SHARED = ("prune", "prune_quality", "prune_steps", "share_bits", "init", "index_bits", "value_bits", "scheme", "pq",
           "retrain_epochs", "lr", "act_bits", "pow2_act", "data", "calib", "calib_samples", "seed", "sparse")
 # the compress command's value schemes that no method takes: a method chooses its own values
 SCHEMES = {"pow2_bits": "--pow2", "ternary": "--ternary", "int8": "--int8"}
@@ -93,12 +93,10 @@ _OPTIONS = [
     click.option("--target-ratio", type=float, default=None, help="sqs: SQS compression ratio to reach."),
     click.option("--max-accuracy-drop", type=float, default=None,
                  help="sqs: largest accuracy drop allowed, in points."),
-    click.option("--prune-steps", type=int, default=1, show_default=True,
-                 help="deep-compression: reach the pruning rate in this many prune/retrain rounds."),
 ]
 OWN = ("method", "pq_dim", "pq_k", "ec", "ec_samples", "ec_sweeps", "wbits", "partition", "order", "beta",
        "t_centroids", "score_samples", "qp", "transform", "only", "bitstream", "target_ratio",
-       "max_accuracy_drop", "prune_steps")
+       "max_accuracy_drop")
 
 
 def method_options(fn):

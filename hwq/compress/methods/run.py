@@ -47,5 +47,6 @@ def compress_file_method(src: str, dst: str, p: MethodParams, echo=print) -> str
     for label, r in (("before", before), ("after", after)):
         acc = "".join(f"  acc {k[4:]} {r[k]:.4f}" for k in ("acc_float", "acc_int") if r.get(k) is not None)
         lines.append(f"{label}: {(r['bits'] + 7) // 8} B, {1 / r['rate']:.1f}x vs float32 "
-                     f"({1 / r['rate_huffman']:.1f}x with Huffman){acc}")
+                     f"({1 / r['rate_huffman']:.1f}x with Huffman; {1 / r['rate_codebook_32']:.1f}x with "
+                     f"32-bit codebook entries){acc}")
     return "\n".join(lines)

@@ -46,7 +46,8 @@ def summary(model: Model, data, reference: Model | None = None, x_eval: np.ndarr
 
     total = sum((layer_storage(l) for l in model.weighted()), StorageBits())
     row = {"bits": total.total, "dense_float_bits": total.dense_float_bits, "rate": compression_rate(total),
-           "rate_huffman": compression_rate(total, True)}
+           "rate_huffman": compression_rate(total, True), "rate_codebook_32": compression_rate(total, codebook_32=True),
+           "rate_huffman_codebook_32": compression_rate(total, True, codebook_32=True)}
     labelled = data is not None and getattr(data, "y_test", None) is not None
     if labelled:
         row["acc_float"] = accuracy(model, data.x_test, data.y_test, "float")
@@ -74,7 +75,7 @@ def render(dst: str, seconds: float, before: dict, after: dict) -> str:
     cols = ("err float", "err int") if errors else ("acc float", "acc int")
     width = 18 if errors else 10
     lines = [f"wrote {dst} in {seconds:.1f} s",
-             f"{'':8}{'storage':>12}{'DC rate':>10}{'+Huffman':>10}{'vs input':>11}"
+             f"{'':8}{'storage':>12}{'DC rate':>10}{'+Huffman':>10}{'cb 32-bit (+H)':>16}{'vs input':>11}"
              f"{cols[0]:>{width + 1}}{cols[1]:>{width + 1}}"]
     base = before["bits"]
     for label, r in (("before", before), ("after", after)):
@@ -84,9 +85,11 @@ def render(dst: str, seconds: float, before: dict, after: dict) -> str:
             a = f"{r['acc_float']:.4f}" if r.get("acc_float") is not None else "-"
             b = f"{r['acc_int']:.4f}" if r.get("acc_int") is not None else "-"
         file_rate = f"{base / r['bits']:.1f}x" if r["bits"] else "-"
+        cb32 = f"{_times(r['rate_codebook_32'])} ({_times(r['rate_huffman_codebook_32'])})"
         lines.append(f"{label:8}{(r['bits'] + 7) // 8:>10} B{_times(r['rate']):>10}{_times(r['rate_huffman']):>10}"
-                     f"{file_rate:>11}{a:>{width + 1}}{b:>{width + 1}}")
+                     f"{cb32:>16}{file_rate:>11}{a:>{width + 1}}{b:>{width + 1}}")
     lines.append("DC rate: Deep Compression's (payload + index + codebook vs dense float32 weights); "
+                 "cb 32-bit: the same with codebook entries counted at 32 bits as the papers do; "
                  "vs input: every stored part, against the input file" + (
                      "; err: relative L2 / max abs of the output against the float model" if errors else ""))
     return "\n".join(lines)
