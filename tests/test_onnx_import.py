@@ -297,16 +297,18 @@ def test_custom_domain_op_rejected():
     err(build([node], [4], ["y"], check=False), "com.example.Relu")
 
 
-@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
-def test_pool_pads_rejected(op):
+@pytest.mark.parametrize("op, frag", [("MaxPool", "only on a non-negative input"), ("AveragePool", "pads must be 0")])
+def test_pool_pads_rejected(op, frag):
+    """Padded average pooling has no IR form; a padded MaxPool on a possibly negative input
+    neither (ONNX pads it with -inf; the IR can only pad with zeros, after a ReLU)."""
     node = helper.make_node(op, ["x"], ["y"], name="p", kernel_shape=[2, 2], pads=[1, 1, 1, 1])
-    err(build([node], [1, 4, 4], ["y"]), op, "'p'", "pads must be 0")
+    err(build([node], [1, 4, 4], ["y"]), op, "'p'", frag)
 
 
 @pytest.mark.parametrize("attrs, frag", [
     (dict(kernel_shape=[2, 2], ceil_mode=1), "ceil_mode=1"),
     (dict(kernel_shape=[2, 2], dilations=[2, 2]), "dilations"),
-    (dict(kernel_shape=[3, 3], auto_pad="SAME_UPPER"), "pads must be 0"),
+    (dict(kernel_shape=[3, 3], auto_pad="SAME_UPPER"), "only on a non-negative input"),
 ])
 def test_maxpool_attributes_rejected(attrs, frag):
     node = helper.make_node("MaxPool", ["x"], ["y"], name="p", **attrs)
@@ -496,22 +498,48 @@ def test_global_pool_classifier(pool, fn, flatten):
     close(run(m, x), ref_gemm(h, fc, fb, 1.0, 1.0, 1))
 
 
-def test_bn_after_relu_not_foldable():
-    names, bn_inits, _ = bn_params("bn", 4)
+def test_bn_after_relu_becomes_a_per_channel_affine_layer():
+    """Pre-activation order (Conv, ReLU, BN): nothing to fold into, so the BN is kept as its
+    affine map, a diagonal 1x1 Conv2d named after the node."""
+    names, bn_inits, (s, beta, mean, var) = bn_params("bn", 4)
+    w = rand(4, 2, 1, 1)
     nodes = [helper.make_node("Conv", ["x", "W"], ["c"], name="conv"),
              helper.make_node("Relu", ["c"], ["r"], name="relu"),
-             bn_node("r", "y", names, name="bn_late")]
-    err(build(nodes, [2, 4, 4], ["y"], [init("W", rand(4, 2, 1, 1))] + bn_inits),
-        "'bn_late'", "cannot fold", "into a preceding Conv/Gemm")
+             bn_node("r", "y", names, name="bn_late", epsilon=0.01)]
+    m = import_onnx(build(nodes, [2, 4, 4], ["y"], [init("W", w)] + bn_inits))
+    assert [l.KIND for l in m.layers.values()] == ["input", "conv2d", "relu", "conv2d"]
+    aff = m.layers["bn_late"]
+    assert aff.kernel == (1, 1) and aff.padding == (0, 0, 0, 0)
+    d = aff.weight.dense_float().reshape(4, 4)
+    assert np.count_nonzero(d - np.diag(np.diag(d))) == 0  # diagonal: one weight per channel
+    x = rand(3, 2, 4, 4)
+    h = np.maximum(ref_conv(x, w, None, (1, 1), (0, 0, 0, 0)), 0)
+    close(run(m, x), ref_bn(h, s, beta, mean, var, np.float32(0.01)))
 
 
-def test_bn_on_shared_conv_output_not_foldable():
-    names, bn_inits, _ = bn_params("bn", 4)
+def test_bn_on_the_input_and_on_a_shared_output():
+    """A BN on the graph input of an MLP (a Dense affine layer) and one on a conv output that
+    another node also reads (the conv keeps its own output)."""
+    names, bn_inits, (s, beta, mean, var) = bn_params("bn0", 6)
+    nodes = [bn_node("x", "n", names, name="norm"),
+             helper.make_node("Gemm", ["n", "W"], ["y"], name="fc", transB=1)]
+    w = rand(3, 6)
+    m = import_onnx(build(nodes, [6], ["y"], [init("W", w)] + bn_inits))
+    assert [l.KIND for l in m.layers.values()] == ["input", "dense", "dense"]
+    x = rand(5, 6)
+    close(run(m, x), ref_gemm(ref_bn(x, s, beta, mean, var, np.float32(1e-5)), w, None, 1.0, 1.0, 1))
+
+    names, bn_inits, (s, beta, mean, var) = bn_params("bn", 4)
+    cw = rand(4, 2, 1, 1)
     nodes = [helper.make_node("Conv", ["x", "W"], ["c"], name="conv"),
              bn_node("c", "y", names),
              helper.make_node("Relu", ["c"], ["z"], name="relu")]  # reads the un-normalized c
-    err(build(nodes, [2, 4, 4], ["y", "z"], [init("W", rand(4, 2, 1, 1))] + bn_inits),
-        "'bn'", "cannot fold")
+    m = import_onnx(build(nodes, [2, 4, 4], ["y", "z"], [init("W", cw)] + bn_inits))
+    x = rand(2, 2, 4, 4)
+    out = run_float(m, x)
+    h = ref_conv(x, cw, None, (1, 1), (0, 0, 0, 0))
+    close(out["bn"], ref_bn(h, s, beta, mean, var, np.float32(1e-5)))
+    close(out["relu"], np.maximum(h, 0))
 
 
 def test_bn_training_mode_not_foldable():

@@ -6,7 +6,26 @@
 The ONNX graph is walked once in node order (ONNX requires topological order). Tensors
 are either *constants* (initializers, Constant nodes) or *activations* produced by an IR
 layer; every supported op becomes at most one IR layer (BatchNormalization and constant
-Adds become none: they are folded into the Conv/Gemm right before them). Shapes are
+Adds become none: they are folded into the Conv/Gemm right before them), with two exact
+lowerings of ops the IR has no kind for:
+
+* a BatchNormalization that cannot be folded (after a ReLU, on a shared output, on the
+  input) becomes its per-channel affine map as a diagonal layer: a 1x1 Conv2d with weight
+  diag(s / sqrt(var + eps)) on [C, H, W], a Dense on [F];
+* a padded MaxPool (ResNet's stem) becomes a zero-padding layer, then the unpadded pool.
+  The padding layer is an identity Conv2d: the IR's padding must be smaller than the kernel,
+  so pads (t, l, b, r) take a (t+b+1) x (l+r+1) kernel with padding t+b on top and bottom,
+  l+r left and right, and the one tap of channel c -> c at (b, r) (out[i, j] = x[i-t, j-l]).
+  ONNX pads MaxPool with -inf; zero padding is the same only when the input is non-negative,
+  so this is done after a ReLU (or a pool of one) and refused otherwise.
+
+Both are weights with one non-zero per output channel (the affine map's scale, or 1.0):
+pruning at any rate below 1 - 1/(C KH KW) keeps them intact, and int8 stores 1.0 exactly.
+
+Shape arithmetic of older torch exports (``x.view(x.size(0), -1)``: Shape -> Gather ->
+Unsqueeze -> Concat -> Reshape) is evaluated symbolically: shape tensors hold the batch
+size as a symbol and the per-sample sizes as numbers, and a Reshape whose target is
+[batch, -1] or [batch, features] is a flatten. Shapes are
 tracked per sample (the batch axis is dropped) using the IR layers' own ``out_shape``, so
 the importer needs no ONNX shape inference and never disagrees with the back ends about
 a shape.
@@ -30,9 +49,10 @@ from hwq.ir.names import Taken, sanitize
 
 SUPPORTED = ("Gemm", "MatMul", "Conv", "BatchNormalization", "Relu", "MaxPool", "AveragePool",
              "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Add", "Softmax",
-             "Identity", "Dropout", "Constant")
+             "Identity", "Dropout", "Constant", "Shape", "Gather", "Unsqueeze", "Concat", "Cast")
 _MIN_INPUTS = {"Gemm": 2, "MatMul": 2, "Conv": 2, "BatchNormalization": 5, "Add": 2,
-               "Reshape": 2, "Constant": 0}
+               "Reshape": 2, "Constant": 0, "Gather": 2}
+BATCH = "N"  # the batch size inside a symbolic shape tensor
 _FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
                 onnx.TensorProto.BFLOAT16}
 
@@ -162,6 +182,8 @@ class _Builder:
     acts: dict[str, str] = field(default_factory=dict)  # ONNX tensor -> IR layer
     produced: dict[str, str] = field(default_factory=dict)  # IR layer -> its own ONNX output
     consts: dict[str, np.ndarray] = field(default_factory=dict)  # ONNX tensor -> value
+    shape_vals: dict[str, np.ndarray] = field(default_factory=dict)  # ONNX tensor -> symbolic shape (object)
+    pad_layers: set = field(default_factory=set)  # zero-padding layers made for padded MaxPools
     taken: Taken = field(default_factory=Taken)
     uses: dict[str, int] = field(default_factory=dict)  # ONNX tensor -> consumer count
 
@@ -373,6 +395,33 @@ class _Builder:
             raise HwqError(f"{_where(node)}: the MaxPool Indices output is not supported")
         self._pool(node, a, ir.MaxPool, dilations=1)
 
+    def non_negative(self, layer: str) -> bool:
+        """True when the layer's output is >= 0 for every input (a ReLU, or pools/flattens of one)."""
+        l = self.layers[layer]
+        if isinstance(l, ir.ReLU):
+            return True
+        if isinstance(l, (ir.MaxPool, ir.AvgPool, ir.Flatten)) or layer in self.pad_layers:
+            return self.non_negative(l.inputs[0])
+        return False
+
+    def zero_pad(self, node, src: str, shape, pads, pool_name: str) -> str:
+        """A 1x1 identity Conv2d with ``pads`` in front of a padded MaxPool (module docstring)."""
+        if not self.non_negative(src):
+            raise HwqError(f"{_where(node)}: padded MaxPool is supported only on a non-negative input "
+                           f"(after a ReLU), where zero padding equals ONNX's -inf padding; its input "
+                           f"{src!r} is a {self.layers[src].KIND} layer")
+        c = shape[0]
+        t, l, b, r = pads
+        kh, kw = t + b + 1, l + r + 1
+        eye = np.zeros((c, c, kh, kw))
+        eye[np.arange(c), np.arange(c), b, r] = 1.0
+        pad = ir.Conv2d(sanitize(f"{pool_name}_pad", self.taken), [src], in_channels=c,
+                        out_channels=c, kernel=(kh, kw), stride=(1, 1), padding=(t + b, l + r, t + b, l + r),
+                        weight=_w(eye))
+        self.add_layer(pad, f"{node.output[0]}#pad")
+        self.pad_layers.add(pad.name)
+        return pad.name
+
     def op_AveragePool(self, node, a) -> None:
         # count_include_pad only matters with padding, which is rejected below.
         a.pop("count_include_pad", None)
@@ -386,9 +435,15 @@ class _Builder:
         k = tuple(int(v) for v in a["kernel_shape"])
         stride = _pair(node, a, "strides")
         # The IR pools have no padding (hardware windows stay inside the tensor).
-        if any(_pads(node, a, shape[1:], k, stride)):
-            raise HwqError(f"{_where(node)}: padded pooling is not supported (pads must be 0)")
-        self.add_layer(cls(self.new_name(node), [src], kernel=k, stride=stride), node.output[0])
+        pads = _pads(node, a, shape[1:], k, stride)
+        name = self.new_name(node)
+        if any(pads):
+            if cls is not ir.MaxPool:
+                raise HwqError(f"{_where(node)}: padded average pooling is not supported (pads must be 0)")
+            if max(pads[0], pads[2]) >= k[0] or max(pads[1], pads[3]) >= k[1]:
+                raise HwqError(f"{_where(node)}: pads {list(pads)} must be smaller than the kernel {list(k)}")
+            src = self.zero_pad(node, src, shape, pads, name)
+        self.add_layer(cls(name, [src], kernel=k, stride=stride), node.output[0])
 
     def op_GlobalAveragePool(self, node, a) -> None:
         self._global_pool(node, ir.AvgPool)
@@ -413,8 +468,15 @@ class _Builder:
         # Only the "flatten to [batch, features]" reshape exporters emit before a classifier.
         # A fixed batch size in the target (e.g. [1, -1]) is accepted: the IR is batch-free.
         src, shape = self.act(node)
-        target = self.const(node, 1, "shape")
         feats = math.prod(shape)
+        if node.input[1] in self.shape_vals:  # x.view(x.size(0), -1): [BATCH, -1] or [BATCH, feats]
+            target = self.shape_vals[node.input[1]]
+            if target.shape == (2,) and target[0] is BATCH and target[1] in (-1, feats):
+                self.add_layer(ir.Flatten(self.new_name(node), [src]), node.output[0])
+                return
+            raise HwqError(f"{_where(node)}: only Reshape to [N, -1] / [N, {feats}] (a flatten) "
+                           f"is supported, got {target.tolist()}")
+        target = self.const(node, 1, "shape")
         ok = target is not None and target.shape == (2,) and target.dtype.kind in "iu"
         if ok:
             n, f = (int(v) for v in target)
@@ -459,13 +521,21 @@ class _Builder:
         if any(self.uses.get(o) for o in node.output[1:] if o):
             raise HwqError(f"{_where(node)}: the training outputs (running/saved mean and var) "
                            "are not supported")
-        self.act(node)
+        src, shape = self.act(node)
         layer = self.foldable(node, 0)
         if layer is None:
-            raise HwqError(f"{_where(node)}: cannot fold BatchNormalization into a preceding "
-                           "Conv/Gemm (its input must be a Conv/Gemm/MatMul output read by "
-                           "nothing else)")
+            self._affine(node, a, src, shape)
+            return
         o = layer.weight.shape[0]
+        f, c = self._bn_factors(node, a, o)
+        w = layer.weight.dense_float()
+        layer.weight = _w(w * f.reshape((-1,) + (1,) * (w.ndim - 1)))
+        b = 0.0 if layer.bias is None else layer.bias.astype(np.float64)
+        layer.bias = _b(b * f + c)
+        self.folded(layer, node)
+
+    def _bn_factors(self, node, a, o: int) -> tuple[np.ndarray, np.ndarray]:
+        """(f, c) of BN's y = x * f + c per channel, with its parameters checked."""
         s, beta, mean, var = (self.weight(node, k, what) for k, what in
                               enumerate(("scale", "B", "mean", "var"), start=1))
         for k, v in enumerate((s, beta, mean, var), start=1):
@@ -476,11 +546,94 @@ class _Builder:
         if not (denom > 0).all():
             raise HwqError(f"{_where(node)}: var + epsilon must be positive")
         f = s / np.sqrt(denom)
-        w = layer.weight.dense_float()
-        layer.weight = _w(w * f.reshape((-1,) + (1,) * (w.ndim - 1)))
-        b = 0.0 if layer.bias is None else layer.bias.astype(np.float64)
-        layer.bias = _b((b - mean) * f + beta)
-        self.folded(layer, node)
+        return f, beta - mean * f
+
+    def _affine(self, node, a, src: str, shape) -> None:
+        """A BatchNormalization with no Conv/Gemm to fold into: its affine map as a diagonal layer."""
+        if len(shape) not in (1, 3):
+            raise HwqError(f"{_where(node)}: BatchNormalization on a per-sample shape {list(shape)} "
+                           "(only [C, H, W] or [F])")
+        f, c = self._bn_factors(node, a, shape[0])
+        name = self.new_name(node)
+        if len(shape) == 1:
+            layer = ir.Dense(name, [src], in_features=shape[0], out_features=shape[0],
+                             weight=_w(np.diag(f)), bias=_b(c))
+        else:
+            layer = ir.Conv2d(name, [src], in_channels=shape[0], out_channels=shape[0], kernel=(1, 1),
+                              weight=_w(np.diag(f).reshape(shape[0], shape[0], 1, 1)), bias=_b(c))
+        self.add_layer(layer, node.output[0])
+
+    # -- shape arithmetic (symbolic: the batch size is BATCH, per-sample sizes are numbers)
+
+    def shape_or_const(self, node, k: int, what: str) -> np.ndarray:
+        t = node.input[k] if k < len(node.input) else ""
+        if t in self.shape_vals:
+            return self.shape_vals[t]
+        v = self.const(node, k, what)
+        if v.dtype.kind not in "iu":
+            raise HwqError(f"{_where(node)}: {what} {t!r} must be integers, got {v.dtype}")
+        return v.astype(object)
+
+    def put_shape(self, node, v: np.ndarray) -> None:
+        if any(e is BATCH or e == BATCH for e in np.asarray(v, dtype=object).ravel()):
+            self.shape_vals[node.output[0]] = v
+        else:
+            self.consts[node.output[0]] = np.asarray(v, dtype=np.int64)
+
+    def op_Shape(self, node, a) -> None:
+        _, shape = self.act(node)
+        full = np.array([BATCH, *shape], dtype=object)
+        start, end = a.get("start", 0), a.get("end", len(full))
+        self.put_shape(node, full[start:end])
+
+    def op_Gather(self, node, a) -> None:
+        t = node.input[0]
+        if t not in self.shape_vals and t not in self.consts:
+            raise HwqError(f"{_where(node)}: Gather is supported on shape tensors and constants only")
+        data = self.shape_or_const(node, 0, "data") if t in self.shape_vals else self.consts[t]
+        idx = self.const(node, 1, "indices")
+        try:
+            out = np.asarray(np.take(data, np.asarray(idx, dtype=np.int64), axis=a.get("axis", 0)),
+                             dtype=data.dtype)
+        except (IndexError, ValueError, np.exceptions.AxisError) as e:
+            raise HwqError(f"{_where(node)}: {_one_line(e)}") from None
+        if t in self.shape_vals:
+            self.put_shape(node, out)
+        else:
+            self.consts[node.output[0]] = out
+
+    def op_Unsqueeze(self, node, a) -> None:
+        t = node.input[0]
+        if t not in self.shape_vals and t not in self.consts:
+            raise HwqError(f"{_where(node)}: Unsqueeze is supported on shape tensors and constants only")
+        axes = a.get("axes") if self.opset < 13 else self.const(node, 1, "axes")
+        v = self.shape_vals.get(t, self.consts.get(t))
+        for ax in sorted(int(x) % (v.ndim + len(axes)) for x in np.asarray(axes).ravel()):
+            v = np.expand_dims(v, ax)
+        (self.shape_vals if t in self.shape_vals else self.consts)[node.output[0]] = v
+
+    def op_Concat(self, node, a) -> None:
+        if not all(t in self.shape_vals or t in self.consts for t in node.input):
+            raise HwqError(f"{_where(node)}: Concat is supported on shape tensors and constants only "
+                           "(activation concatenation has no IR layer)")
+        parts = [self.shape_or_const(node, k, "input") if t in self.shape_vals else self.consts[t]
+                 for k, t in enumerate(node.input)]
+        if any(t in self.shape_vals for t in node.input):
+            parts = [np.asarray(p, dtype=object) for p in parts]
+        try:
+            out = np.concatenate(parts, axis=a.get("axis", 0))
+        except ValueError as e:
+            raise HwqError(f"{_where(node)}: {_one_line(e)}") from None
+        self.put_shape(node, out) if out.dtype == object else self.consts.__setitem__(node.output[0], out)
+
+    def op_Cast(self, node, a) -> None:
+        t = node.input[0]
+        if t in self.shape_vals:  # shape arithmetic: int64 to int64 or int32, a no-op here
+            self.shape_vals[node.output[0]] = self.shape_vals[t]
+        elif t in self.consts and "to" in a:
+            self.consts[node.output[0]] = self.consts[t].astype(onnx.helper.tensor_dtype_to_np_dtype(a["to"]))
+        else:
+            raise HwqError(f"{_where(node)}: Cast is supported on shape tensors and constants only")
 
     def op_Softmax(self, node, a) -> None:
         src, shape = self.act(node)
@@ -521,7 +674,8 @@ _ATTR_TYPES = {"transA": _A.INT, "transB": _A.INT, "alpha": _A.FLOAT, "beta": _A
                "allowzero": _A.INT, "count_include_pad": _A.INT, "value": _A.TENSOR,
                "value_float": _A.FLOAT, "value_floats": _A.FLOATS, "value_int": _A.INT,
                "value_ints": _A.INTS, "epsilon": _A.FLOAT, "training_mode": _A.INT,
-               "spatial": _A.INT, "is_test": _A.INT}
+               "spatial": _A.INT, "is_test": _A.INT, "axes": _A.INTS, "start": _A.INT, "end": _A.INT,
+               "to": _A.INT}
 
 
 def _attrs(node) -> dict:
