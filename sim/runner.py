@@ -7,6 +7,7 @@ reads, cycle counts) parsed back into one record per sample (``parse_output``)."
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -127,17 +128,31 @@ def build(cfg: EieConfig, simulator: str = "icarus", waves: bool = False, netlis
         kw["build_args"] = kw["build_args"] + ["-s", "hwq_waves_dump"]
     # cocotb's Verilator runner re-runs verilator and recompiles every time: a finished build
     # leaves a stamp and is not redone (the directory's name holds the design's hash)
+    # (several processes, e.g. sweep workers, may build one configuration: one at a time)
     stamp = build_dir / "hwq_build.ok"
-    if not stamp.exists():
-        try:
-            runner.build(sources=sources, hdl_toplevel=HARNESS, build_dir=build_dir,
-                         parameters=harness_parameters(cfg), waves=waves and simulator != "icarus",
-                         always=False, log_file=build_dir / "build.log", **kw)
-        except (SystemExit, RuntimeError) as e:
-            raise HwqError(f"{simulator}: building the simulation failed ({e}; see {build_dir / 'build.log'})") \
-                from None
-        stamp.write_text("")
+    with _locked(build_dir / "hwq_build.lock"):
+        if not stamp.exists():
+            try:
+                runner.build(sources=sources, hdl_toplevel=HARNESS, build_dir=build_dir,
+                             parameters=harness_parameters(cfg), waves=waves and simulator != "icarus",
+                             always=False, log_file=build_dir / "build.log", **kw)
+            except (SystemExit, RuntimeError) as e:
+                raise HwqError(f"{simulator}: building the simulation failed ({e}; see {build_dir / 'build.log'})") \
+                    from None
+            stamp.write_text("")
     return runner, build_dir
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    import fcntl
+
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def harness_file() -> Path:

@@ -151,7 +151,7 @@ BAD = [
     ({"constraints": ["acc >= 101"]}, "unreachable"),
     ({"constraints": ["energy_pj <= 5"]}, "no column 'energy_pj'"),
     ({"constraints": ["acc about 5"]}, "expected 'column <= number'"),
-    ({"stages": ["compress", "simulate"]}, "stage simulate not available yet"),
+    ({"stages": ["compress", "simulate"], "hardware": {"n_pe": [0]}}, "n_pe = 0"),
     ({"stages": ["accuracy"]}, "needs stage compress before it"),
     ({"stages": ["compress", "teleport"]}, "unknown stage 'teleport'"),
     ({"objectives": {"acc": "most"}}, "neither min nor max"),

@@ -7,27 +7,9 @@ import json
 import sys
 
 import click
-import numpy as np
 
 from hwq.commands.eie_options import accelerator_options, load_model, make_config
 from hwq.commands.guard import guarded
-from hwq.errors import HwqError
-
-
-def default_inputs(model, samples: int, seed: int) -> np.ndarray:
-    """The bundled digits test samples for a digits model, else seeded random in-range integers."""
-    inp = model.inputs[0]
-    if tuple(inp.shape) == (64,) and model.name.startswith("digits"):
-        from importlib import resources
-
-        from hwq.golden import quantize
-        from hwq.npyio import load_npy
-
-        with resources.as_file(resources.files("hwq.examples") / "digits_test_x.npy") as p:
-            x = load_npy(p)
-        return quantize(x[:samples], inp.quant)
-    q = inp.quant
-    return np.random.default_rng(seed).integers(q.qmin, q.qmax + 1, (samples,) + tuple(inp.shape))
 
 
 @click.command("simulate")
@@ -39,32 +21,26 @@ def default_inputs(model, samples: int, seed: int) -> np.ndarray:
 @click.option("--simulator", type=click.Choice(["icarus", "verilator"]), default="icarus", show_default=True)
 @click.option("--waves", type=click.Path(dir_okay=False), default=None, help="Write a waveform dump.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Simulator processes the samples are split over (default: one per core).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @guarded
 def simulate_cmd(model, input_path, samples, layer_name, config_path, n_pe, fifo_depth, weight_mode, params,
-                 simulator, waves, seed, as_json):
+                 simulator, waves, seed, jobs, as_json):
     """Simulate the EIE-style RTL against the golden model (bit-exact, exact cycles)."""
-    from hwq.eie.program import plan_model
-    from hwq.golden import quantize, run_int
-    from hwq.sim.check import check
+    from hwq.sim import simulate
     from hwq.sim.runner import check_simulator
 
     m = load_model(model)
     cfg = make_config(m, config_path, n_pe, fifo_depth, weight_mode, params)
     check_simulator(simulator)
-    prog = plan_model(m, cfg, layer_name)
+    x = None
     if input_path:
         from hwq.npyio import load_npy
 
         x = load_npy(input_path)
-        if np.issubdtype(x.dtype, np.floating):
-            x = quantize(x, m.inputs[0].quant)
-        x = x[:samples] if x.ndim > len(m.inputs[0].shape) else x[None]
-    else:
-        x = default_inputs(m, samples, seed)
-    if layer_name is not None:
-        x = run_int(m, x, keep_all=True)[prog.input_name]
-    report = check(m, prog, np.asarray(x, dtype=np.int64), simulator, waves)
+    report = simulate(m, x, cfg, simulator=simulator, layer=layer_name, samples=samples, seed=seed,
+                      waves=waves, jobs=jobs)
     if as_json:
         click.echo(json.dumps(report))
     else:

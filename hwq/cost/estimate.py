@@ -40,13 +40,15 @@ def _zero_point(model: Model, layer) -> int:
 
 def estimate_model(model: Model, target: str = "generic", params=(), config: dict | None = None,
                    energy_table: str | None = None, x: np.ndarray | None = None,
-                   act_density: str | None = None) -> dict:
+                   act_density: str | None = None, activations: dict | None = None) -> dict:
+    """``activations``: ``activity.measure(model, x)`` when the caller has it already (a sweep
+    measures once per compressed model and estimates many hardware points on it)."""
     tgt = make_target(target, params, config)
     table = EnergyTable.load(energy_table)
     shapes = model.shapes()
     order = model.topo_order()
     given = activity.parse_density(act_density, [l.name for l in order])
-    measured = activity.measure(model, x) if x is not None else None
+    measured = activations if activations is not None else activity.measure(model, x) if x is not None else None
 
     counts: list[LayerCounts] = []
     for layer in order:

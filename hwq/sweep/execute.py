@@ -43,10 +43,23 @@ def _run_stages(stages, params: dict, art: dict) -> dict:
     return cols
 
 
-def compression_task(stages, params: dict, model, data) -> tuple[dict, dict]:
-    """The compression-scope stages: (their columns, the artifacts they made)."""
+def compression_task(stages, params: dict, model, data, later=()) -> tuple[dict, dict]:
+    """The compression-scope stages: (their columns, the artifacts they made). Then the
+    ``prepare`` step of each point-scope stage in ``later`` (work that depends on the
+    compressed model only, e.g. golden activations for the estimate stage), once here for
+    every hardware point of this compressed model."""
     art = {"model": model, "data": data}
     cols = _run_stages(stages, params, art)
+    for stage in later:
+        if stage.prepare is None or "error" in cols:
+            continue
+        t0 = time.perf_counter()
+        try:
+            stage.prepare(params, art)
+        except HwqError as e:
+            cols["error"] = f"{stage.name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        finally:
+            cols[f"t_{stage.name}_prepare_s"] = time.perf_counter() - t0
     return cols, {k: v for k, v in art.items() if k not in ("model", "data")}
 
 
@@ -70,7 +83,7 @@ def run_serial(plan, todo, sink: Callable) -> None:
         name = p.params["model"]
         if p.ckey not in shared:
             shared[p.ckey] = compression_task(plan.scope("compression"), _compression_params(plan, p.params),
-                                              plan.models[name], plan.data[name])
+                                              plan.models[name], plan.data[name], plan.scope("point"))
         sink(p, point_task(plan.scope("point"), p.params, plan.models[name], plan.data[name], shared[p.ckey]))
 
 
@@ -87,7 +100,7 @@ def run_dask(client, plan, todo, sink: Callable) -> None:
         if p.ckey not in shared:
             shared[p.ckey] = client.submit(compression_task, plan.scope("compression"),
                                            _compression_params(plan, p.params), models[name], data[name],
-                                           key=f"compress-{p.ckey}")
+                                           plan.scope("point"), key=f"compress-{p.ckey}")
         fut = client.submit(point_task, plan.scope("point"), p.params, models[name], data[name],
                             shared[p.ckey], key=f"point-{p.pid}")
         futures[fut] = p

@@ -127,7 +127,8 @@ def make_plan(spec: Spec) -> Plan:
     for o in objectives:
         if o.column not in stage_cols:
             raise bad(f"objective {o}: no column {o.column!r} (the stages produce {', '.join(stage_cols)})")
-    timings = tuple(f"t_{s.name}_s" for s in stages)
+    timings = tuple(f"t_{s.name}_s" for s in stages) + tuple(f"t_{s.name}_prepare_s" for s in stages
+                                                             if s.prepare is not None)
     columns = FIXED + axes + tuple(stage_cols) + TRAILER + timings
     return Plan(spec, stages, points, models, data, axes, columns, tuple(objectives))
 

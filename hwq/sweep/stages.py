@@ -8,7 +8,13 @@ stages left (``model``: the input model, ``data``: the data split; ``compress`` 
 ``scope`` says what a stage's result depends on: ``compression`` stages (compress,
 accuracy) run once per distinct compressed model, in one Dask task keyed by the compression
 parameters, and every hardware point that needs that model shares the result; ``point``
-stages (estimate, simulate, gen-c run) run once per point.
+stages (estimate, simulate, gen-c run) run once per point. A point stage's ``prepare`` runs in
+the compression task (the estimate stage's golden activations: measured once per compressed
+model, not per hardware point).
+
+The accelerator's parameters (``hwq.eie.EieConfig`` fields: n_pe, fifo_depth, ...) are
+hardware axes of the simulate stage; a point builds one ``EieConfig`` from them
+(``eie_config``), which the estimate stage's ``eie`` target and the simulate stage both use.
 
 A stage raising `HwqError` (e.g. a layer the target cannot run) ends its point with the
 message in the ``error`` column; later stages of that point do not run.
@@ -50,6 +56,10 @@ class Stage:
     hardware: Callable[[dict], set] | None = None
     axes: tuple[str, ...] = ()
     doc: str = ""
+    # a point-scope stage's work that depends on the compressed model only: run once per
+    # compressed model in its compression task, ``prepare(params, artifacts)`` adds artifacts
+    # that every hardware point of that model then reads
+    prepare: Callable[[dict, dict], None] | None = None
 
 
 REGISTRY: dict[str, Stage] = {}
@@ -145,6 +155,26 @@ def _estimate_hardware(hw: dict) -> set:
     return set(ESTIMATE_AXES) | set(params)
 
 
+def _estimate_inputs(art: dict):
+    model = art.get("compressed", art["model"])
+    if art["data"] is None:
+        return None
+    return art["data"].x_test[:ESTIMATE_SAMPLES].reshape((-1,) + tuple(model.inputs[0].shape))
+
+
+def _estimate_prepare(params: dict, art: dict) -> None:
+    """The golden activations of the compressed model on the test inputs, once per model."""
+    from hwq.cost.activity import measure
+
+    x = _estimate_inputs(art)
+    if x is not None:
+        art["activations"] = measure(art.get("compressed", art["model"]), x)
+
+
+# the eie target's parameters that come from the point's EieConfig (the simulate stage's too)
+EIE_TARGET_FROM_CONFIG = ("n_pe", "fifo_depth", "index_bits", "entries_per_word", "sparse_words", "pointer_bits")
+
+
 def _estimate(params: dict, art: dict) -> dict:
     from hwq.cost.estimate import estimate_model
 
@@ -156,11 +186,14 @@ def _estimate(params: dict, art: dict) -> dict:
     density = hw.get("act_density")
     known = target_class(target).PARAMS
     config = {k: v for k, v in hw.items() if k in known}  # other stages' axes are not the target's
-    x = None
-    if density is None and art["data"] is not None:
-        x = art["data"].x_test[:ESTIMATE_SAMPLES].reshape((-1,) + tuple(model.inputs[0].shape))
+    if target == "eie":
+        cfg = eie_config(params, art)
+        config.update({k: getattr(cfg, k) for k in EIE_TARGET_FROM_CONFIG})
+        config.setdefault("clock_hz", cfg.clock_mhz * 1e6)
+    x = _estimate_inputs(art) if density is None else None
     report = estimate_model(model, target=target, config=config, x=x,
-                            act_density=None if density is None else str(density))
+                            act_density=None if density is None else str(density),
+                            activations=art.get("activations") if x is not None else None)
     t = report["total"]
     return {"energy_pj": float(t["energy_pj"]["total"]), "cycles": float(t["cycles"]),
             "seconds": float(t["seconds"]), "macs_effective": float(t["macs_effective"]),
@@ -171,6 +204,7 @@ def _estimate(params: dict, art: dict) -> dict:
 
 register(Stage(
     "estimate", "point", _estimate, missing=_missing("hwq.cost.estimate", "hwq.cost (hwq estimate)"), hardware=_estimate_hardware, axes=ESTIMATE_AXES,
+    prepare=_estimate_prepare,
     columns=(Column("energy_pj", "energy per inference, pJ (hwq estimate's total)", 0),
              Column("cycles", "cycles per inference at the target", 0),
              Column("seconds", "time per inference, s", 0),
@@ -179,13 +213,83 @@ register(Stage(
              Column("dram_bytes", "DRAM traffic per inference, bytes", 0),
              Column("fits", "weights and activations fit on chip (1) or not (0)", 0, 1)),
     doc="hwq estimate on the point's target and hardware parameters (activation densities "
-        "measured by the golden model on the test split, or the act_density axis)"))
+        "measured by the golden model on the test split once per compressed model, or the act_density axis)"))
 
 
-# ---------------------------------------------------------------------------- later back ends
-register(Stage("simulate", "point", None, needs=("compress",),
-               missing="hwq simulate has no Python API on main yet",
-               doc="cocotb simulation of the EIE RTL against the golden model"))
+# ---------------------------------------------------------------------------- simulate
+SIMULATE_SAMPLES = 8  # test inputs each point runs on the RTL (all of them held to the golden model)
+SIMULATE_AXES = ("simulator",)  # plus every EieConfig field (eie_axes)
+
+
+def eie_axes() -> tuple[str, ...]:
+    import dataclasses
+
+    from hwq.eie import EieConfig
+
+    return tuple(f.name for f in dataclasses.fields(EieConfig))
+
+
+def eie_config(params: dict, art: dict):
+    """The point's accelerator configuration: ``EieConfig`` with the point's values of its
+    fields, built once per point (kept in the point's artifacts) and shared by the estimate
+    stage's eie target and the simulate stage."""
+    if "eie_config" not in art:
+        from hwq.eie import EieConfig
+
+        fields = set(eie_axes())
+        hw = params.get("hardware", {})
+        given = {k: v for k, v in hw.items() if k in fields}
+        if "act_depth" not in given and "n_pe" in given:  # as the eie target does: n_pe * act_depth < 2^16
+            given["act_depth"] = max(1, min(EieConfig.act_depth, (1 << 16) // int(given["n_pe"]) - 1))
+        art["eie_config"] = EieConfig().replace(**given)
+    return art["eie_config"]
+
+
+def _simulate_hardware(hw: dict) -> set:
+    """EieConfig fields (each value checked by EieConfig) and ``simulator`` (installed)."""
+    from hwq.eie import EieConfig
+    from hwq.sim.runner import check_simulator
+
+    fields = set(eie_axes())
+    for key, values in hw.items():
+        if key not in fields:
+            continue
+        for v in (values if isinstance(values, list) else [values.low, values.high]):
+            EieConfig().replace(**{key: v})
+    sims = hw.get("simulator", ["icarus"])
+    if not isinstance(sims, list) or not all(isinstance(v, str) for v in sims):
+        raise HwqError("simulator: expected icarus, verilator or a list of them")
+    for v in sims:
+        check_simulator(v)
+    return (fields | set(SIMULATE_AXES)) & set(hw)
+
+
+def _simulate(params: dict, art: dict) -> dict:
+    from hwq.sim import simulate
+    from hwq.sim.api import auto_config
+
+    model = art.get("compressed", art["model"])
+    hw = params.get("hardware", {})
+    cfg = eie_config(params, art)
+    if "weight_mode" not in hw:
+        cfg = auto_config(model, cfg)
+    x = None
+    if art["data"] is not None:
+        x = art["data"].x_test[:SIMULATE_SAMPLES].reshape((-1,) + tuple(model.inputs[0].shape))
+    # one simulator process per point: the sweep's workers are the parallelism
+    r = simulate(model, x, cfg, simulator=hw.get("simulator", "icarus"), samples=SIMULATE_SAMPLES, jobs=1)
+    n = r["samples"]
+    return {"rtl_match": bool(r["match"]), "cycles_rtl": r["cycles_rtl"] / n, "cycles_model": r["cycles_model"] / n}
+
+
+register(Stage(
+    "simulate", "point", _simulate, missing=_missing("hwq.sim.api", "hwq.sim (hwq simulate)"),
+    hardware=_simulate_hardware, axes=SIMULATE_AXES + eie_axes(),
+    columns=(Column("rtl_match", "every layer's RTL output equals the golden model's and every counter the "
+                                 "cycle model's, on every sample (1) or not (0)", 0, 1),
+             Column("cycles_rtl", "accelerator cycles per inference, mean over the samples (the RTL's counter)", 0),
+             Column("cycles_model", "the same from the cycle model (equal to cycles_rtl when rtl_match)", 0)),
+    doc=f"hwq simulate on the point's EieConfig ({SIMULATE_SAMPLES} test samples, cocotb + Icarus or Verilator)"))
 
 
 # ---------------------------------------------------------------------------- gen-c
@@ -229,7 +333,7 @@ def _genc(params: dict, art: dict) -> dict:
 register(Stage(
     "gen-c", "point", _genc, missing=_missing("hwq.codegen.flow", "hwq.codegen (hwq gen-c --run)"), hardware=_genc_hardware, axes=GENC_AXES,
     columns=(Column("c_match", "the C program's outputs equal the golden model's on every layer (1) or not", 0, 1),
-             Column("c_instructions", "instructions per run of the samples (qemu count; empty on the host)", 0),
+             Column("c_instructions", "instructions per inference, one sample (qemu count; empty on the host)", 0),
              Column("c_text_bytes", "code size of the program, bytes", 0),
              Column("c_ram_bytes", "RAM: static data + activation arena, bytes", 0)),
     doc=f"hwq gen-c --run on the point's compressed model ({GENC_SAMPLES} test samples)"))
