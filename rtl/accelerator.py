@@ -73,6 +73,13 @@ class EieAccelerator(wiring.Component):
             cw = cmem.write_port()
             m.d.comb += [cw.addr.eq(off), cw.data.eq(self.host_wdata), cw.en.eq(host_w("codebook"))]
             cb_ports = [cmem.read_port(domain="comb") for _ in range(n)]
+        elif cfg.weight_mode == "ternary":
+            # layer k's magnitudes pos, neg at 4k + 1, 4k + 2, read by the broadcaster
+            m.submodules.codebook = cmem = memory.Memory(shape=unsigned(cfg.value_bits),
+                                                         depth=cfg.max_layers * cfg.codebook_size, init=[])
+            cw = cmem.write_port()
+            m.d.comb += [cw.addr.eq(off), cw.data.eq(self.host_wdata), cw.en.eq(host_w("codebook"))]
+            mag_ports = [cmem.read_port(domain="comb") for _ in range(2)]
 
         # broadcaster, buffers, PEs --------------------------------------------------------------------
         m.submodules.bcast = bc = Broadcaster(cfg)
@@ -80,6 +87,9 @@ class EieAccelerator(wiring.Component):
         run = state == COMPUTE
         m.d.comb += [bc.setup.eq(setup), bc.run.eq(run), bc.in_features.eq(desc["in_features"]),
                      bc.in_zp.eq(desc["in_zp"]), bc.in_signed.eq(desc["in_signed"])]
+        if cfg.weight_mode == "ternary":
+            m.d.comb += [mag_ports[0].addr.eq((layer << 2) | 1), mag_ports[1].addr.eq((layer << 2) | 2),
+                         bc.pos.eq(mag_ports[0].data), bc.neg.eq(mag_ports[1].data)]
         src_b = layer[0]
         pes, bufs = [], []
         lanes = []

@@ -1,9 +1,10 @@
 """Broadcaster: leading non-zero detection over a group of n_pe activations, one (j, a_j) per
-cycle into every PE's FIFO unless any FIFO is full (docs/eie.md)."""
+cycle into every PE's FIFO unless any FIFO is full (docs/eie.md); in ternary mode it pushes
+(j, a_j * pos, a_j * neg), the only multipliers of that mode."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -20,8 +21,10 @@ class Broadcaster(wiring.Component):
             "lanes": In(unsigned(n * a)),        # group data, lane l = PE l's buffer
             "rd_addr": Out(16), "rd_en": Out(1),
             "all_rdy": In(1),
-            "push": Out(1), "push_j": Out(16), "push_a": Out(signed(a + 2)),
+            "push": Out(1), "push_j": Out(16), "push_a": Out(cfg.act_payload_bits),
             "stall": Out(1), "done": Out(1),
+            # ternary mode: the layer's magnitudes; push_a = (a * pos, a * neg)
+            "pos": In(cfg.value_bits), "neg": In(cfg.value_bits),
         })
 
     def elaborate(self, platform):
@@ -54,7 +57,15 @@ class Broadcaster(wiring.Component):
         want = Signal()
         m.d.comb += [want.eq(self.run & ~done & (eff != 0)),
                      self.push.eq(want & self.all_rdy), self.stall.eq(want & ~self.all_rdy),
-                     self.push_j.eq(gbase + lane_idx), self.push_a.eq(Array(diffs)[lane_idx])]
+                     self.push_j.eq(gbase + lane_idx)]
+        a_sel = Signal(signed(a + 2))
+        m.d.comb += a_sel.eq(Array(diffs)[lane_idx])
+        if self.cfg.weight_mode == "ternary":
+            # the column's two products, once for every PE (docs/eie.md, Ternary mode)
+            sa = self.cfg.scaled_bits
+            m.d.comb += self.push_a.eq(Cat((a_sel * self.pos)[:sa], (a_sel * self.neg)[:sa]))
+        else:
+            m.d.comb += self.push_a.eq(a_sel)
         rest = eff & ~low
         advance = Signal()
         m.d.comb += advance.eq(self.run & ~done & ((eff == 0) | (self.push & (rest == 0))))

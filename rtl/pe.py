@@ -9,7 +9,7 @@ register for back-to-back updates of one row.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import fifo, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -24,10 +24,9 @@ def _log2(n: int) -> int:
 class ProcessingElement(wiring.Component):
     def __init__(self, cfg: EieConfig):
         self.cfg = cfg
-        a_bits = cfg.act_bits + 2
         super().__init__({
             # broadcast
-            "push": In(1), "push_j": In(16), "push_a": In(signed(a_bits)), "w_rdy": Out(1),
+            "push": In(1), "push_j": In(16), "push_a": In(cfg.act_payload_bits), "w_rdy": Out(1),
             "stall": In(1),
             # layer
             "setup": In(1), "compute": In(1), "ptr_base": In(16), "cb_base": In(16),
@@ -48,7 +47,7 @@ class ProcessingElement(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        a_bits = cfg.act_bits + 2
+        a_bits = cfg.act_payload_bits  # raw: a (signed), or ternary (a * pos, a * neg)
         acc = cfg.acc_bits
         e_log = _log2(cfg.entries_per_word)
         eb = cfg.entry_bits
@@ -75,24 +74,24 @@ class ProcessingElement(wiring.Component):
 
         # ActFifo -------------------------------------------------------------------------
         m.submodules.fifo = q = fifo.SyncFIFO(width=16 + a_bits, depth=cfg.fifo_depth)
-        m.d.comb += [q.w_en.eq(self.push), q.w_data.eq(self.push_j | (self.push_a.as_unsigned() << 16)),
+        m.d.comb += [q.w_en.eq(self.push), q.w_data.eq(Cat(self.push_j, self.push_a)),
                      self.w_rdy.eq(q.w_rdy)]
         head_j = q.r_data[:16]
-        head_a = q.r_data[16:].as_signed()
+        head_a = q.r_data[16:]
 
         # PtrRead: one-column slot ------------------------------------------------------------
         slot_valid, slot_odd = Signal(), Signal()
-        slot_a = Signal(signed(a_bits))
+        slot_a = Signal(a_bits)
         # SpmatRead: the walker ------------------------------------------------------------
         cont = Signal()
         e_cur = Signal(cfg.pointer_bits)
         e_end = Signal(cfg.pointer_bits)
-        w_a = Signal(signed(a_bits))
+        w_a = Signal(a_bits)
         take = Signal()
         issue = Signal()
         issue_e = Signal(cfg.pointer_bits)
         issue_first = Signal()
-        issue_a = Signal(signed(a_bits))
+        issue_a = Signal(a_bits)
         p_start = Mux(slot_odd, po_r.data, pe_r.data)
         p_end = Mux(slot_odd, pe_r.data, po_r.data)
         m.d.comb += take.eq(~cont & slot_valid)
@@ -119,7 +118,7 @@ class ProcessingElement(wiring.Component):
         # Arith (one cycle after the issue) ---------------------------------------------------
         a_valid, a_first = Signal(), Signal()
         a_sel = Signal(max(1, e_log))
-        a_act = Signal(signed(a_bits))
+        a_act = Signal(a_bits)
         m.d.sync += [a_valid.eq(issue), a_first.eq(issue_first), a_act.eq(issue_a)]
         if e_log:
             m.d.sync += a_sel.eq(issue_e[:e_log])
@@ -132,9 +131,16 @@ class ProcessingElement(wiring.Component):
         with m.If(a_valid):
             m.d.sync += pos_prev.eq(pos)
         a_ext = Signal(signed(acc))
-        m.d.comb += a_ext.eq(a_act)
+        m.d.comb += a_ext.eq(a_act.as_signed())
         prod = Signal(acc)
-        if cfg.weight_mode == "pow2":
+        sub = Signal()  # ternary: the accumulator subtracts prod
+        if cfg.weight_mode == "ternary":
+            sa = cfg.scaled_bits
+            a_pos, a_neg = Signal(signed(acc)), Signal(signed(acc))
+            m.d.comb += [a_pos.eq(a_act[:sa].as_signed()), a_neg.eq(a_act[sa:2 * sa].as_signed()),
+                         prod.eq(Mux(code == 1, a_pos, Mux(code == 2, a_neg, 0))), sub.eq(code == 2),
+                         self.cb_addr.eq(0)]
+        elif cfg.weight_mode == "pow2":
             wb = cfg.weight_bits
             k = code[:wb - 1]
             sh = Signal(wb - 1)
@@ -145,7 +151,7 @@ class ProcessingElement(wiring.Component):
             m.d.comb += self.cb_addr.eq(0)
         else:
             m.d.comb += self.cb_addr.eq(self.cb_base + code)
-            m.d.comb += prod.eq((a_act * self.cb_data)[:acc])
+            m.d.comb += prod.eq((a_act.as_signed() * self.cb_data)[:acc])
 
         # Accumulator (two cycles after the issue) --------------------------------------------
         b_valid = Signal()
@@ -155,7 +161,13 @@ class ProcessingElement(wiring.Component):
         last_valid, last_row, last_sum = Signal(), Signal(16), Signal(acc)
         old = Mux(last_valid & (last_row == b_row), last_sum, acc_r.data)
         total = Signal(acc)
-        m.d.comb += total.eq(old + b_prod)
+        if cfg.weight_mode == "ternary":
+            # add/subtract: old + (prod ^ -sub) + sub, one adder with carry-in
+            b_sub = Signal()
+            m.d.sync += b_sub.eq(sub)
+            m.d.comb += total.eq(old + (b_prod ^ b_sub.replicate(acc)) + b_sub)
+        else:
+            m.d.comb += total.eq(old + b_prod)
         m.d.sync += [last_valid.eq(b_valid), last_row.eq(b_row), last_sum.eq(total)]
 
         # OutputStage ----------------------------------------------------------------------------

@@ -6,7 +6,8 @@ import pytest
 from hwq import ir
 from hwq.compress.random_model import random_weight
 from hwq.eie import EieConfig
-from hwq.eie.mapping import codebook_codes, codebook_table, decode_images, pe_images, pe_order, pow2_codes
+from hwq.eie.mapping import (codebook_codes, codebook_table, decode_images, pe_images, pe_order, pow2_codes,
+                             ternary_codes, ternary_table)
 from hwq.eie.program import plan_model
 from hwq.errors import HwqError
 from tests.factories import cnn
@@ -52,6 +53,53 @@ def test_weight_codes_decode():
     assert table[0] == 0 and np.array_equal(table[codebook_codes(vals, table)], vals)
     with pytest.raises(HwqError, match="exceed the codebook"):
         codebook_table(np.arange(9), cb, "t")
+
+
+def test_ternary_table_and_codes():
+    """Ternary mode: magnitudes [0, pos, neg]; codes 1 -> +pos, 2 -> -neg decode to w_int."""
+    cfg = EieConfig(weight_mode="ternary", weight_bits=2, value_bits=16)
+    w = np.array([0, 300, -7, 300, 0, -7])
+    table = ternary_table(w, cfg, "t")
+    c = ternary_codes(w)
+    assert table.tolist() == [0, 300, 7]
+    assert np.array_equal(np.select([c == 1, c == 2], [table[1], -table[2]], 0), w)
+    assert ternary_table(np.array([0, 5, 5]), cfg, "t").tolist() == [0, 5, 0]  # no negative value
+    assert ternary_table(np.array([65535, -65535]), cfg, "t").tolist() == [0, 65535, 65535]
+    with pytest.raises(HwqError, match="2 distinct positive weight values"):
+        ternary_table(np.array([1, 2, -1]), cfg, "t")
+    with pytest.raises(HwqError, match="2 distinct negative"):
+        ternary_table(np.array([1, -2, -1]), cfg, "t")
+    with pytest.raises(HwqError, match="65536 does not fit value_bits = 16"):
+        ternary_table(np.array([-65536]), cfg, "t")
+
+
+def test_ternary_config():
+    """weight_bits is 2 in ternary mode; replace() sets it, a clash is refused in one line."""
+    c = EieConfig().replace(weight_mode="ternary")
+    assert c.weight_bits == 2 and c.entry_bits == c.index_bits + 2
+    assert c.scaled_bits == min(c.acc_bits, c.act_bits + 2 + c.value_bits) and c.act_payload_bits == 2 * c.scaled_bits
+    assert c.replace(weight_mode="pow2").weight_bits == EieConfig().weight_bits
+    assert EieConfig(act_bits=4, value_bits=8, weight_mode="ternary", weight_bits=2).scaled_bits == 14
+    with pytest.raises(HwqError, match=r"weight_bits \(ternary\) = 5"):
+        EieConfig(weight_mode="ternary")
+    with pytest.raises(HwqError, match=r"weight_bits \(ternary\) = 3"):
+        EieConfig().replace(weight_mode="ternary", weight_bits=3)
+
+
+def test_auto_weight_mode():
+    """auto: ternary for a ternary model (one positive, one negative value per layer), pow2 for
+    the pow2 MLP, codebook for the pruned+shared MLP."""
+    from hwq.commands.eie_options import make_config
+    from hwq.compress.random_model import random_mlp
+
+    t = random_mlp(layers="12,9,5", density=0.5, encoding="ternary", seed=3)
+    assert make_config(t, None, None, None, "auto", ()).weight_mode == "ternary"
+    assert make_config(t, None, None, None, "auto", ()).weight_bits == 2
+    assert make_config(ir.load("examples/digits_mlp_pow2.ir"), None, None, None, "auto", ()).weight_mode == "pow2"
+    cb = ir.load("examples/digits_mlp_pruned_shared.ir")
+    assert make_config(cb, None, None, None, "auto", ()).weight_mode == "codebook"
+    with pytest.raises(HwqError, match="distinct positive weight values"):
+        plan_model(cb, make_config(cb, None, None, None, "ternary", ()))
 
 
 def test_refusals_name_the_layer_and_memory():

@@ -24,6 +24,8 @@ SMALL = dict(act_depth=16, row_depth=32, sparse_words=64, pointer_depth=64, max_
     ("20,13,7", 0.4, 3, 1, "pow2", "pow2", "opt"),
     ("16,9,5", 0.3, 4, 2, "codebook", "codebook", "opt"),
     ("16,9,5", 0.3, 4, 2, "codebook", "codebook", "amaranth"),
+    ("14,11,6", 0.4, 3, 2, "ternary", "ternary", "opt"),
+    ("9,17,4", 0.9, 2, 1, "ternary", "ternary", "amaranth"),
 ])
 def test_random_mlp_bit_and_cycle_exact(layers, density, n_pe, fifo, encoding, mode, netlist, tmp_path, monkeypatch):
     """Both simulation netlists (hwq.sim.netlist) against the golden and cycle models."""
@@ -32,7 +34,8 @@ def test_random_mlp_bit_and_cycle_exact(layers, density, n_pe, fifo, encoding, m
     monkeypatch.setenv("HWQ_CACHE", str(tmp_path.parent / "hwq-eie-cache"))
     m = random_mlp(layers=layers, density=density, encoding=encoding, bits=4 if mode == "codebook" else 5,
                    pow2_act=mode == "pow2", seed=1)
-    cfg = EieConfig(n_pe=n_pe, fifo_depth=fifo, weight_mode=mode, weight_bits=4 if mode == "codebook" else 5, **SMALL)
+    cfg = EieConfig(n_pe=n_pe, fifo_depth=fifo, weight_mode=mode, weight_bits={"codebook": 4, "pow2": 5, "ternary": 2}[mode],
+                    **SMALL)
     x = np.random.default_rng(0).integers(0, 50, (2, int(layers.split(",")[0])))
     r = check(m, plan_model(m, cfg), x, netlist=netlist)
     assert r["match"], r
@@ -105,6 +108,32 @@ def test_simulate_layer_of_lenet_and_waves(tmp_path, monkeypatch):
     r = CliRunner().invoke(main, ["simulate", "examples/digits_lenet_pow2.ir", "--layer", "fc2",
                                   "--samples", "1", "--waves", str(tmp_path / "w.vcd")])
     assert r.exit_code == 1 and ".fst" in r.stderr and not (tmp_path / "w.vcd").exists()
+
+
+def test_simulate_and_gen_rtl_pick_ternary_mode(tmp_path, monkeypatch):
+    """A ternary model: simulate and gen-rtl choose ternary mode by themselves (2-bit codes, the
+    magnitudes in the codebook memory at 4k + 1, 4k + 2) and the RTL matches golden and model."""
+    import json
+
+    from hwq import ir
+
+    monkeypatch.setenv("HWQ_CACHE", str(tmp_path.parent / "hwq-eie-cache"))
+    m = random_mlp(layers="10,7,4", density=0.6, encoding="ternary", seed=5)
+    path = tmp_path / "tern.ir"
+    ir.save(m, path)
+    r = CliRunner().invoke(main, ["simulate", str(path), "--samples", "3", "--n-pe", "2", "--json",
+                                  "--param", "act_depth=16", "--param", "sparse_words=64"])
+    assert r.exit_code == 0, r.output + r.stderr
+    rep = json.loads(r.output)
+    assert rep["match"] and rep["params"]["weight_mode"] == "ternary" and rep["params"]["weight_bits"] == 2
+    assert rep["cycles_rtl"] == rep["cycles_model"]
+    out = tmp_path / "rtl"
+    r = CliRunner().invoke(main, ["gen-rtl", str(path), "-o", str(out), "--n-pe", "2"])
+    assert r.exit_code == 0, r.output + r.stderr
+    assert json.loads((out / "config.json").read_text())["weight_mode"] == "ternary"
+    cb = [int(v, 16) for v in (out / "memories" / "codebook_pe0.hex").read_text().split()]
+    mags = [int(v) for v in m.layers["fc1"].weight.values.magnitudes]
+    assert cb[1:3] == mags and cb[0] == cb[3] == 0
 
 
 def test_verilator_agrees_bit_and_cycle_exact(tmp_path, monkeypatch):

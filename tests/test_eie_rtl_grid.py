@@ -18,6 +18,7 @@ from hwq.ir.model import Model
 from hwq.golden import run_int
 from hwq.ir.quant import QuantParams, Requant, quantize_multiplier
 from hwq.ir.sparse import encode as encode_sparse
+from hwq.ir.values import TernaryValues
 from hwq.ir.weight import Weight
 
 pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None,
@@ -53,7 +54,7 @@ class Chain:
         self.x = samples(in_q, n_in, self.rng)
         self.act, self.act_q = self.x, in_q
 
-    def add(self, mask, out_q, mode, relu=False, codes=None, bias=200, gain=1.0, per_channel=False):
+    def add(self, mask, out_q, mode, relu=False, codes=None, bias=200, gain=1.0, per_channel=False, mags=None):
         mask = np.asarray(mask, bool)
         rows, cols = mask.shape
         assert cols == self.n
@@ -62,6 +63,9 @@ class Chain:
         c, make = random_codes(self.rng, kept.size, self.enc, self.bits)
         if codes is not None:  # forced codes (e.g. the pow2 range limits)
             c = np.resize(np.asarray(codes, c.dtype), kept.size)
+        if mags is not None:  # forced ternary magnitudes [pos, neg]
+            make = lambda c: TernaryValues(c.astype(np.int8), np.array(mags, np.int32),  # noqa: E731
+                                           np.array([1 / 1024], np.float32))
         w = Weight((rows, cols), make(np.where(kept, c, 0).astype(c.dtype)), idx)
         bq = self.rng.integers(-bias, bias + 1, rows).astype(np.int64)
         acc = (self.act - self.act_q.zero_point) @ w.dense_int().reshape(rows, cols).T.astype(np.int64) + bq
@@ -159,7 +163,27 @@ def codebook_grid_model(n_pe, seed):
     return ch.model(), ch.x
 
 
-# every n_pe in {1, 2, 4, 8, 16} and FIFO depth in {1, 2, 8}, both weight modes
+def ternary_grid_model(n_pe, seed):
+    """Ternary weights {+pos, 0, -neg} (ternary mode: add/subtract of the broadcaster's scaled
+    activations): pos != neg, positive-only and negative-only layers (a zero magnitude), the
+    16-bit magnitude limit 65535 (top bit set: unsigned), every non-zero in one PE, fillers and
+    an empty column, more PEs than rows, saturating outputs, a 1x1 layer, density 0 %."""
+    rng = np.random.default_rng(seed)
+    ch = Chain(f"grid_tern_{n_pe}", 20, q(4, False, 2), "ternary", 2, seed)
+    ch.add(one_pe_mask(rng, 4 * n_pe, 20, n_pe), q(8, True, -3), "multiplier", mags=[65535, 65535],
+           per_channel=True)                                                                      # limit, one PE
+    ch.add(edge_masks(rng, 17 * n_pe + 1, 4 * n_pe, n_pe), q(12, False, 100), "shift", relu=True,
+           mags=[7, 300])                                                                         # filler, relu
+    ch.add(mask_of(rng, max(1, n_pe // 2 - 1), 17 * n_pe + 1, 0.6), q(8, True, 0), "multiplier",
+           codes=[1], mags=[5, 0], gain=4)                                                        # +pos only, saturates
+    ch.add(mask_of(rng, 6, max(1, n_pe // 2 - 1), 1.0), q(16, True, -7), "shift", codes=[-1], mags=[0, 9])
+    ch.add(np.ones((1, 6), bool), q(8, False, 0), "multiplier", relu=True)
+    ch.add(np.ones((1, 1), bool), q(8, True, 1), "multiplier")                                     # 1x1
+    ch.add(mask_of(rng, 3, 1, 0.0), q(8, True, 5), "shift", bias=50)                              # 0 %: bias only
+    return ch.model(), ch.x
+
+
+# every n_pe in {1, 2, 4, 8, 16} and FIFO depth in {1, 2, 8}, all three weight modes
 GRID = [
     (1, 1, "pow2"),
     (1, 8, "codebook"),
@@ -169,17 +193,20 @@ GRID = [
     (8, 2, "codebook"),
     (16, 8, "pow2"),
     (16, 1, "codebook"),
+    (1, 2, "ternary"),
+    (4, 1, "ternary"),
+    (16, 8, "ternary"),
 ]
 
 
 @pytest.mark.parametrize("n_pe,fifo,mode", GRID)
 def test_grid_bit_and_cycle_exact(n_pe, fifo, mode, tmp_path, monkeypatch):
     monkeypatch.setenv("HWQ_CACHE", str(tmp_path.parent / "hwq-eie-cache"))
-    bits = 5 if mode == "pow2" else 4
+    bits = {"pow2": 5, "codebook": 4, "ternary": 2}[mode]
     cfg = EieConfig(n_pe=n_pe, fifo_depth=fifo, weight_mode=mode, weight_bits=bits, **MEM)
-    build = pow2_grid_model if mode == "pow2" else codebook_grid_model
+    build = {"pow2": pow2_grid_model, "codebook": codebook_grid_model, "ternary": ternary_grid_model}[mode]
     m, x = build(n_pe, seed=n_pe)
     run_check(m, cfg, x)
-    if mode == "codebook":  # ternary weights run in codebook mode, same build
-        t = random_mlp(layers=f"{2 * n_pe + 3},{n_pe + 1},3", density=0.5, encoding="ternary", seed=3)
+    if mode != "pow2":  # a random ternary MLP runs in codebook mode and in ternary mode, same build
+        t = random_mlp(layers=f"{2 * n_pe + 3},{n_pe + 1},3", density=0.5, encoding="ternary", seed=3 + n_pe)
         run_check(t, cfg, samples(t.inputs[0].quant, 2 * n_pe + 3, np.random.default_rng(1), k=2))

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from hwq.eie.config import EieConfig, parse_params
-from hwq.eie.mapping import pow2_codes
+from hwq.eie.mapping import pow2_codes, ternary_table
 from hwq.errors import HwqError, IRError
 from hwq.ir.layers import Dense
 
@@ -19,8 +19,9 @@ def accelerator_options(fn):
                      help="JSON file of accelerator parameters (docs/eie.md)."),
         click.option("--n-pe", type=int, default=None, help="Processing elements (default 4)."),
         click.option("--fifo-depth", type=int, default=None, help="Activation FIFO depth (default 8)."),
-        click.option("--weight-mode", type=click.Choice(["pow2", "codebook", "auto"]), default="auto",
-                     show_default=True, help="auto: pow2 when every weight is a power of two."),
+        click.option("--weight-mode", type=click.Choice(["pow2", "codebook", "ternary", "auto"]), default="auto",
+                     show_default=True, help="auto: ternary when every layer has one positive and one "
+                     "negative weight value, else pow2 when every weight is a power of two, else codebook."),
         click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
                      help="Any other parameter of docs/eie.md, e.g. --param act_depth=512."),
     ]
@@ -29,16 +30,30 @@ def accelerator_options(fn):
     return fn
 
 
-def _all_pow2(model, cfg: EieConfig) -> bool:
+def _all_fit(model, fits) -> bool:
+    """Does ``fits(w_int of a dense layer)`` hold (no HwqError) for every integer dense layer?"""
     for layer in model.weighted():
         if not isinstance(layer, Dense) or layer.weight is None or not layer.weight.is_integer:
             continue
         try:
-            pow2_codes(layer.weight.values.int_values() if layer.weight.values.ELEMENTWISE
-                       else layer.weight.dense_int().reshape(-1), cfg.replace(weight_mode="pow2", weight_bits=7), "")
+            fits(layer.weight.values.int_values() if layer.weight.values.ELEMENTWISE
+                 else layer.weight.dense_int().reshape(-1))
         except HwqError:
             return False
     return True
+
+
+def _auto_mode(model, cfg: EieConfig) -> str:
+    """ternary when every layer has at most one positive and one negative weight value, else pow2
+    when every weight is a power of two, else codebook (docs/eie.md)."""
+    if model is None:
+        return "codebook"
+    tern = cfg.replace(weight_mode="ternary", value_bits=24)
+    if _all_fit(model, lambda w: ternary_table(w, tern, "")):
+        return "ternary"
+    if _all_fit(model, lambda w: pow2_codes(w, cfg.replace(weight_mode="pow2", weight_bits=7), "")):
+        return "pow2"
+    return "codebook"
 
 
 def make_config(model, config_path, n_pe, fifo_depth, weight_mode, params) -> EieConfig:
@@ -59,8 +74,8 @@ def make_config(model, config_path, n_pe, fifo_depth, weight_mode, params) -> Ei
     cfg = parse_params(list(params), base.replace(**changes))
     if weight_mode == "auto":
         if not config_path and not any(p.startswith("weight_mode=") for p in params):
-            mode = "pow2" if model is not None and _all_pow2(model, cfg) else "codebook"
-            cfg = cfg.replace(weight_mode=mode, weight_bits=cfg.weight_bits)
+            mode = _auto_mode(model, cfg)
+            cfg = cfg.replace(weight_mode=mode, weight_bits=2 if mode == "ternary" else cfg.weight_bits)
     else:
         cfg = cfg.replace(weight_mode=weight_mode)
     return cfg

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from hwq.errors import HwqError
 
-WEIGHT_MODES = ("pow2", "codebook")
+WEIGHT_MODES = ("pow2", "codebook", "ternary")
 ROW_MAPS = ("mod",)
 
 # (name, bits, signed) of a layer descriptor, packed LSB first (docs/eie.md)
@@ -63,6 +63,8 @@ class EieConfig:
             raise HwqError(f"eie config: weight_mode {self.weight_mode!r} is not one of {', '.join(WEIGHT_MODES)}")
         if self.weight_mode == "pow2":
             _int_in("weight_bits (pow2)", self.weight_bits, 2, 7)
+        elif self.weight_mode == "ternary":
+            _int_in("weight_bits (ternary)", self.weight_bits, 2, 2)
         else:
             _int_in("weight_bits (codebook)", self.weight_bits, 1, 8)
         _int_in("value_bits", self.value_bits, 2, 24)
@@ -103,6 +105,17 @@ class EieConfig:
         return 1 << self.weight_bits
 
     @property
+    def act_payload_bits(self) -> int:
+        """Bits of the activation a FIFO entry carries: a = x - zx (act_bits + 2, signed), or in
+        ternary mode the pair (a * pos, a * neg) of scaled_bits each."""
+        return 2 * self.scaled_bits if self.weight_mode == "ternary" else self.act_bits + 2
+
+    @property
+    def scaled_bits(self) -> int:
+        """Ternary mode: width of a * pos (modulo 2^acc_bits; exact below acc_bits)."""
+        return min(self.acc_bits, self.act_bits + 2 + self.value_bits)
+
+    @property
     def max_features(self) -> int:
         return self.n_pe * self.act_depth
 
@@ -126,6 +139,12 @@ class EieConfig:
         unknown = sorted(set(changes) - names)
         if unknown:
             raise HwqError(f"eie config: unknown parameter {unknown[0]!r} (known: {', '.join(sorted(names))})")
+        if "weight_bits" not in changes and changes.get("weight_mode", self.weight_mode) != self.weight_mode:
+            # ternary codes are 2 bits; leaving ternary returns to the default width
+            if changes["weight_mode"] == "ternary":
+                changes["weight_bits"] = 2
+            elif self.weight_mode == "ternary":
+                changes["weight_bits"] = EieConfig.weight_bits
         return dataclasses.replace(self, **changes)
 
     def key(self) -> str:

@@ -192,3 +192,23 @@ def codebook_codes(w: np.ndarray, table: np.ndarray) -> np.ndarray:
     if table.shape[0] == 1:
         return np.zeros(w.shape, np.int64)
     return np.where(w == 0, 0, np.searchsorted(table[1:], w) + 1)
+
+
+def ternary_table(w: np.ndarray, cfg: EieConfig, where: str) -> np.ndarray:
+    """The layer's magnitudes [0, pos, neg]: w_int in {+pos, 0, -neg} (ternary mode)."""
+    table = [0]
+    for sign, name in ((1, "positive"), (-1, "negative")):
+        vals = np.unique(w[sign * w > 0])
+        if vals.shape[0] > 1:
+            raise HwqError(f"{where}: {vals.shape[0]} distinct {name} weight values; ternary mode takes one "
+                           f"positive and one negative value per layer (use weight_mode=codebook)")
+        mag = int(abs(vals[0])) if vals.shape[0] else 0
+        if mag >= 1 << cfg.value_bits:
+            raise HwqError(f"{where}: ternary magnitude {mag} does not fit value_bits = {cfg.value_bits}")
+        table.append(mag)
+    return np.array(table, np.int64)
+
+
+def ternary_codes(w: np.ndarray) -> np.ndarray:
+    """w_int -> 2-bit code: 0 zero (and fillers), 1 +pos, 2 -neg."""
+    return np.where(w > 0, 1, np.where(w < 0, 2, 0)).astype(np.int64)

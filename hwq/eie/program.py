@@ -15,7 +15,8 @@ import numpy as np
 from hwq.errors import HwqError
 from hwq.eie.config import DESCRIPTOR_FIELDS, EieConfig, host_address
 from hwq.eie.cycle_model import LayerTiming, layer_timing
-from hwq.eie.mapping import PeImage, codebook_codes, codebook_table, pe_images, pe_order, pow2_codes
+from hwq.eie.mapping import (PeImage, codebook_codes, codebook_table, pe_images, pe_order, pow2_codes,
+                             ternary_codes, ternary_table)
 from hwq.ir.layers import Dense, Flatten, Input, ReLU
 from hwq.ir.model import Model
 from hwq.ir.quant import QuantParams
@@ -31,7 +32,7 @@ class LayerPlan:
     counts: np.ndarray        # (n_pe, in_features) entries per PE and column
     images: list[PeImage]
     codes: list[np.ndarray]   # per PE, one code per entry
-    table: np.ndarray | None  # codebook mode
+    table: np.ndarray | None  # codebook mode: the values; ternary mode: [0, pos, neg]
     ptr_base: int = 0
     row_base: int = 0
     entry_base: list[int] = field(default_factory=list)
@@ -112,6 +113,9 @@ def _map_layer(layer: Dense, relu: ReLU | None, in_q: QuantParams, cfg: EieConfi
     table = None
     if cfg.weight_mode == "pow2":
         codes = [pow2_codes(im.w, cfg, where) for im in images]
+    elif cfg.weight_mode == "ternary":
+        table = ternary_table(np.concatenate([im.w for im in images]), cfg, where)
+        codes = [ternary_codes(im.w) for im in images]
     else:
         table = codebook_table(np.concatenate([im.w for im in images]), cfg, where)
         codes = [codebook_codes(im.w, table) for im in images]
@@ -170,7 +174,7 @@ class Program:
             mem[("bias", p)] = bias
             mem[("requant", p)] = rq
         mem[("descriptor", 0)] = [pack_descriptor(lp.descriptor()) for lp in self.layers]
-        if cfg.weight_mode == "codebook":
+        if cfg.weight_mode in ("codebook", "ternary"):
             cb = []
             for lp in self.layers:
                 t = list(lp.table) + [0] * (cfg.codebook_size - len(lp.table))
