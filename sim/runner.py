@@ -20,6 +20,7 @@ import numpy as np
 from hwq.eie.config import EieConfig, host_address
 from hwq.eie.program import Program
 from hwq.errors import HwqError
+from hwq.rtl.design_key import design_key
 from hwq.sim.netlist import NETLISTS, OPT_PASSES, netlist_text
 
 SIMULATORS = ("icarus", "verilator")
@@ -35,19 +36,6 @@ def cache_root() -> Path:
 def verilog_text(cfg: EieConfig) -> str:
     """The accelerator's Verilog as Amaranth writes it (``hwq gen-rtl``)."""
     return netlist_text(cfg, TOP, "amaranth")
-
-
-def design_key(cfg: EieConfig) -> str:
-    """The configuration's hash plus a hash of the RTL sources (a changed design never reuses
-    a stale build)."""
-    import hashlib
-
-    import hwq.rtl
-
-    h = hashlib.sha256(cfg.key().encode())
-    for f in sorted(Path(hwq.rtl.__file__).parent.glob("*.py")):
-        h.update(f.read_bytes())
-    return f"{cfg.key()}-{h.hexdigest()[:10]}"
 
 
 def verilog_file(cfg: EieConfig, netlist: str = "amaranth") -> Path:
