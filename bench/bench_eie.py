@@ -14,6 +14,8 @@ the EIE paper's benchmark layers, a FIFO-depth sweep, and the RTL on the digits 
   Verilator side by side (wall time, goal < 60 s on 2 cores for Icarus; the samples are split
   over one simulator process per core), and Verilator's speed-up on the largest layer the
   default memories hold (1024x512, 10 % weights, 35 % activations, 4 PEs, one process);
+* row map: cycles with row i -> PE i mod n_pe against the balanced map (docs/eie.md) on the
+  paper's layers (uniformly random rows) and on layers whose rows differ in density;
 * gate-level area (full run): Yosys + ABC (``hwq.rtl.synthesis``) for n_pe 1..16 x pow2 shift,
   codebook multiply, ternary add/subtract: logic cells (2-input gates + MUX), flip-flops and
   memory bits, per PE and total, and the logic power-of-two weights save against the codebook
@@ -54,6 +56,34 @@ def sparse_layer(rng, n_in: int, n_out: int, density: float):
     codes = (rng.integers(1, 16, rel.shape[0]) | (rng.integers(0, 2, rel.shape[0]) << 4)).astype(np.uint8)
     w = ir.Weight((n_out, n_in), ir.Pow2Values(codes, 5, -17), SparseIndex("csc", 16, 32, ptr, rel))
     return ir.Dense("fc", ["x"], in_features=n_in, out_features=n_out, weight=w)
+
+
+def skewed_layer(rng, n_in: int, n_out: int, density: float, sigma: float):
+    """Like ``sparse_layer`` but row i keeps each weight with probability d_i, d_i lognormal(0,
+    sigma) scaled to the mean ``density`` (capped at 1): rows of unequal density, as the neurons
+    of a pruned layer are."""
+    from hwq import ir
+    from hwq.ir.sparse import SparseIndex
+
+    d = rng.lognormal(0.0, sigma, n_out)
+    d = np.minimum(1.0, d / d.mean() * density)
+    rows = [np.flatnonzero(rng.random(n_out) < d) for _ in range(n_in)]
+    counts = np.array([r.shape[0] for r in rows])
+    rel = np.concatenate([np.diff(np.concatenate([[-1], r])) - 1 for r in rows]).astype(np.uint16)
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    codes = (rng.integers(1, 16, rel.shape[0]) | (rng.integers(0, 2, rel.shape[0]) << 4)).astype(np.uint8)
+    w = ir.Weight((n_out, n_in), ir.Pow2Values(codes, 5, -17), SparseIndex("csc", 16, 32, ptr, rel))
+    return ir.Dense("fc", ["x"], in_features=n_in, out_features=n_out, weight=w)
+
+
+def row_map_row(case: str, layer, x, cfg) -> Row:
+    """Cycles of row i -> PE i mod n_pe against the balanced row map, same layer and input."""
+    from hwq.eie import estimate_layer
+
+    a = estimate_layer(layer, x, cfg)
+    b = estimate_layer(layer, x, cfg.replace(row_map="balanced"))
+    return Row(case, "cycles mod / balanced row map, 64 PE FIFO 8",
+               f"{a['cycles']} / {b['cycles']} = {a['cycles'] / b['cycles']:.3f}", "x")
 
 
 def activations(rng, n: int, density: float) -> np.ndarray:
@@ -107,6 +137,13 @@ def run(quick: bool = False) -> list[Row]:
         r = estimate_layer(layer, x, cfg)
         rows.append(Row(f"{name} {layer.in_features}x{layer.out_features} w{wd:.0%} a{ad:.1%}",
                         "load efficiency, 64 PE FIFO 8", r["load_efficiency"] * 100, "%"))
+        rows.append(row_map_row(f"{name} (uniform rows)", layer, x, cfg))
+
+    # row map on layers whose rows differ in density (as pruned layers' neurons do) ----------------
+    for name, n_in, n_out, wd, ad in [PAPER_LAYERS[i] for i in ((2,) if quick else (1, 2, 6, 7))]:
+        layer = skewed_layer(rng, n_in // scale, max(1, n_out // scale), wd, sigma=1.0)
+        rows.append(row_map_row(f"{name} skewed rows (lognormal sigma 1)", layer,
+                                activations(rng, layer.in_features, ad), cfg))
 
     # FIFO sweep ----------------------------------------------------------------------------------
     fc7 = sparse_layer(rng, 4096 // scale, 4096 // scale, 0.09)

@@ -1,5 +1,6 @@
-"""The design's cache key: the configuration's hash plus a hash of the RTL sources (rtl/*.py),
-so a changed design never reuses a stale build or synthesis result."""
+"""The design's cache key: the configuration's hash plus a hash of the design's sources (rtl/*.py
+but this file and the synthesis script, which do not change the design), so a changed design
+never reuses a stale build or synthesis result."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from pathlib import Path
 
 from hwq.eie.config import EieConfig
 
+NOT_DESIGN = {"design_key.py", "synthesis.py"}
+
 
 def design_key(cfg: EieConfig) -> str:
     h = hashlib.sha256(cfg.key().encode())
     for f in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(f.read_bytes())
+        if f.name not in NOT_DESIGN:
+            h.update(f.read_bytes())
     return f"{cfg.key()}-{h.hexdigest()[:10]}"

@@ -112,6 +112,7 @@ def _synthesize(design, top: str) -> dict:
 def synthesis_report(cfg: EieConfig, use_cache: bool = True) -> dict:
     """Gate-level area of ``cfg``'s accelerator (module docstring); cached by design hash."""
     ver = _yosys_version()
+    cfg = cfg.replace(row_map="mod", clock_mhz=EieConfig.clock_mhz)  # data and timing only, not the design
     key = design_key(cfg) + "-" + hashlib.sha256((SCRIPT + ver).encode()).hexdigest()[:8]
     path = _cache_dir() / f"{key}.json"
     if use_cache and path.exists():

@@ -77,6 +77,7 @@ def check(model: Model, program: Program, x: np.ndarray, simulator: str = "icaru
                  "pe_busy": [0] * n, "pe_busy_model": [0] * n, "first_mismatch": None}
         for s, res in enumerate(raw):
             got, seen = _trace_values(res["traces"][k], n, a_bits, o)
+            got, seen = lp.logical(got), lp.logical(seen)  # physical -> logical rows (row map)
             got = _signed(got, a_bits, lp.out_quant.signed)
             bad = np.flatnonzero((got != want[s]) | ~seen)
             if bad.size and entry["first_mismatch"] is None:

@@ -102,6 +102,33 @@ def test_auto_weight_mode():
         plan_model(cb, make_config(cb, None, None, None, "ternary", ()))
 
 
+def test_balanced_row_map():
+    """The balanced map is a permutation that keeps every PE's row count (physical indices stay
+    below out_features), spreads the non-zeros over the PEs more evenly than i mod n_pe on rows
+    of unequal density, and the images decode to the matrix with rows and columns permuted."""
+    from hwq.eie.row_map import balanced_perm
+
+    rng = np.random.default_rng(4)
+    for o, i, n_pe in [(37, 23, 4), (5, 9, 8), (64, 16, 16), (1, 3, 2)]:
+        dens = np.minimum(1.0, rng.lognormal(0, 1, o) * 0.2)
+        mask = rng.random((o, i)) < dens[:, None]
+        codes = np.where(mask, rng.integers(1, 32, (o, i)) | 1, 0).astype(np.uint8).reshape(-1)
+        wt = ir.Weight((o, i), ir.Pow2Values(codes, 5, -17), None)
+        nnz = (wt.dense_int().reshape(o, i) != 0).sum(1)
+        perm = balanced_perm(nnz, n_pe)
+        assert sorted(perm.tolist()) == list(range(o))
+        assert np.array_equal(np.bincount(perm % n_pe, minlength=n_pe), np.bincount(np.arange(o) % n_pe, minlength=n_pe))
+        load = lambda p: np.bincount(p % n_pe, weights=nnz, minlength=n_pe)  # noqa: E731
+        assert np.ptp(load(perm)) <= np.ptp(load(np.arange(o)))
+        col_perm = rng.permutation(i)
+        cfg = EieConfig(n_pe=n_pe, row_map="balanced")
+        order = pe_order(wt, cfg, col_perm=col_perm)
+        assert np.array_equal(order.row_perm, perm)
+        phys = np.zeros((o, i), np.int64)
+        phys[np.ix_(perm, col_perm)] = wt.dense_int().reshape(o, i)
+        assert np.array_equal(decode_images(pe_images(order), o, n_pe), phys)
+
+
 def test_refusals_name_the_layer_and_memory():
     rng = np.random.default_rng(0)
     with pytest.raises(HwqError, match=r"c1 \(conv2d\)"):

@@ -31,7 +31,8 @@ the definition of a cycle count are in hwq's `docs/eie.md`.
 - Address: region in bits 31..28, PE in 27..20, offset in 19..0 (regions: {regions}).
 - Protocol: write every memory image through the host port, write the layer count to control
   offset 0, write the input into `act_a`, pulse `start`, wait for `done`, read the output from
-  `{out_region}` (element i at PE i mod n_pe, offset i div n_pe); cycles at control offset 1.
+  `{out_region}` (element i at PE k mod n_pe, offset k div n_pe, k = i, or with row_map balanced
+  k = `output_physical_index[i]` of `memory_map.json`); cycles at control offset 1.
 """
 
 
@@ -69,6 +70,8 @@ def gen_rtl_cmd(model, output, config_path, n_pe, fifo_depth, weight_mode, param
             mmap[name] = {"region": region, "pe": pe, "base": host_address(region, pe, 0), "words": len(words)}
         mmap["control"] = {"n_layers": len(prog.layers), "address": host_address("control", 0, 0)}
         mmap["layers"] = [{"name": lp.name, **lp.descriptor()} for lp in prog.layers]
+        if prog.layers[-1].row_perm is not None:  # row_map balanced: output i sits at physical index
+            mmap["output_physical_index"] = [int(v) for v in prog.layers[-1].row_perm]
         (tmp / "memory_map.json").write_text(json.dumps(mmap, indent=1) + "\n")
         (tmp / "README.md").write_text(README.format(model=m.name, regions=", ".join(f"{k} {v}" for k, v in REGIONS.items()),
                                                      out_region=prog.output_region))

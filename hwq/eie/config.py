@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from hwq.errors import HwqError
 
 WEIGHT_MODES = ("pow2", "codebook", "ternary")
-ROW_MAPS = ("mod",)
+ROW_MAPS = ("mod", "balanced")
 
 # (name, bits, signed) of a layer descriptor, packed LSB first (docs/eie.md)
 DESCRIPTOR_FIELDS = (

@@ -15,6 +15,7 @@ import numpy as np
 
 from hwq.errors import HwqError
 from hwq.eie.config import EieConfig
+from hwq.eie.row_map import row_perm
 from hwq.ir.values import CodebookValues, Pow2Values
 from hwq.ir.weight import Weight
 
@@ -76,6 +77,7 @@ class PeOrder:
     gap: np.ndarray    # local zeros since the previous entry of the same (PE, column)
     nfill: np.ndarray  # fillers before this entry
     index_bits: int
+    row_perm: np.ndarray | None = None  # logical row -> physical index (hwq.eie.row_map); None: identity
 
     def counts(self) -> np.ndarray:
         """(n_pe, in_features) stored entries (fillers included) per PE and column."""
@@ -90,10 +92,23 @@ class PeOrder:
         return np.bincount(self.col, minlength=self.in_features).astype(np.int64)
 
 
-def pe_order(weight: Weight, cfg: EieConfig, with_values: bool = True) -> PeOrder:
+def pe_order(weight: Weight, cfg: EieConfig, with_values: bool = True,
+             col_perm: np.ndarray | None = None) -> PeOrder:
+    """The layer's non-zeros in PE order. Rows go where ``cfg.row_map`` puts them; ``col_perm``
+    (the previous layer's row permutation) gives each column's physical input index."""
     out_f, in_f = weight.matrix_shape
     rows, cols, w = _nonzeros(weight, with_values)
     n = cfg.n_pe
+    perm = row_perm(cfg.row_map, np.bincount(rows, minlength=out_f), n)
+    if perm is not None or col_perm is not None:
+        if perm is not None:
+            rows = perm[rows]
+        if col_perm is not None:
+            cols = np.asarray(col_perm)[cols]
+        order = np.lexsort((rows, cols))  # by physical column, then physical row
+        rows, cols = rows[order], cols[order]
+        if w is not None:
+            w = w[order]
     if n & (n - 1) == 0:
         pe, local = rows & (n - 1), rows >> (n.bit_length() - 1)
     else:
@@ -110,7 +125,7 @@ def pe_order(weight: Weight, cfg: EieConfig, with_values: bool = True) -> PeOrde
     gap[1:] = local[1:] - local[:-1] - 1
     gap[first] = local[first]
     nfill = gap >> cfg.index_bits
-    return PeOrder(n, in_f, out_f, pe, cols, local, w, gap, nfill, cfg.index_bits)
+    return PeOrder(n, in_f, out_f, pe, cols, local, w, gap, nfill, cfg.index_bits, perm)
 
 
 @dataclass

@@ -36,6 +36,8 @@ class LayerPlan:
     ptr_base: int = 0
     row_base: int = 0
     entry_base: list[int] = field(default_factory=list)
+    row_perm: np.ndarray | None = None  # logical output row -> physical index (None: identity)
+    col_perm: np.ndarray | None = None  # logical input -> physical index (the previous layer's row_perm)
 
     @property
     def name(self) -> str:
@@ -51,8 +53,21 @@ class LayerPlan:
                 "in_signed": int(self.in_quant.signed), "mode": int(rq.mode == "multiplier")}
 
     def timing(self, x_in: np.ndarray, cfg: EieConfig) -> LayerTiming:
-        return layer_timing(self.counts, np.asarray(x_in).reshape(-1) != self.in_quant.zero_point,
-                            self.layer.out_features, cfg)
+        """The cycle model on the logical input ``x_in`` (placed at its physical indices)."""
+        active = np.asarray(x_in).reshape(-1) != self.in_quant.zero_point
+        if self.col_perm is not None:
+            phys = np.zeros_like(active)
+            phys[self.col_perm] = active
+            active = phys
+        return layer_timing(self.counts, active, self.layer.out_features, cfg)
+
+    def logical(self, v: np.ndarray) -> np.ndarray:
+        """Output values by physical index -> by logical row."""
+        return v if self.row_perm is None else np.asarray(v)[self.row_perm]
+
+    def physical_to_logical(self) -> np.ndarray | None:
+        """Inverse of row_perm: the logical row at each physical index (None: identity)."""
+        return None if self.row_perm is None else np.argsort(self.row_perm)
 
 
 def pack_descriptor(d: dict) -> int:
@@ -95,7 +110,8 @@ def _chain(model: Model) -> list[tuple[Dense, ReLU | None]]:
     return out
 
 
-def _map_layer(layer: Dense, relu: ReLU | None, in_q: QuantParams, cfg: EieConfig) -> LayerPlan:
+def _map_layer(layer: Dense, relu: ReLU | None, in_q: QuantParams, cfg: EieConfig,
+               col_perm: np.ndarray | None = None) -> LayerPlan:
     where = layer.name
     if layer.weight is None or not layer.weight.is_integer or layer.requant is None:
         raise HwqError(f"{where}: needs integer weights and requantization (quantize the model first)")
@@ -108,7 +124,7 @@ def _map_layer(layer: Dense, relu: ReLU | None, in_q: QuantParams, cfg: EieConfi
         if n > cfg.max_features:
             raise HwqError(f"{where}: {what} {n} needs act buffers of {-(-n // cfg.n_pe)} entries per PE; "
                            f"act_depth is {cfg.act_depth}")
-    order = pe_order(layer.weight, cfg)
+    order = pe_order(layer.weight, cfg, col_perm=col_perm)
     images = pe_images(order)
     table = None
     if cfg.weight_mode == "pow2":
@@ -120,7 +136,8 @@ def _map_layer(layer: Dense, relu: ReLU | None, in_q: QuantParams, cfg: EieConfi
         table = codebook_table(np.concatenate([im.w for im in images]), cfg, where)
         codes = [codebook_codes(im.w, table) for im in images]
     return LayerPlan(layer, relu.name if relu is not None else layer.name, in_q, layer.quant,
-                     relu is not None, order.counts(), images, codes, table)
+                     relu is not None, order.counts(), images, codes, table,
+                     row_perm=order.row_perm, col_perm=col_perm)
 
 
 @dataclass
@@ -156,8 +173,11 @@ class Program:
                 rows = -(-o // cfg.n_pe)
                 bq = lp.layer.bias_q
                 r = lp.layer.requant
+                inv = lp.physical_to_logical()
                 for l in range(rows):
                     i = p + l * cfg.n_pe
+                    if i < o and inv is not None:
+                        i = int(inv[i])  # the logical row at this physical index
                     ch = min(i, r.channels - 1) if i < o else 0
                     b = int(bq[i]) if (bq is not None and i < o) else 0
                     bias.append(b & ((1 << cfg.acc_bits) - 1))
@@ -194,8 +214,10 @@ class Program:
         return [(host_address("act_a", j % n, j // n), int(v) & mask) for j, v in enumerate(np.asarray(x).reshape(-1))]
 
     def output_addresses(self) -> list[int]:
-        n = self.cfg.n_pe
-        return [host_address(self.output_region, i % n, i // n) for i in range(self.layers[-1].layer.out_features)]
+        """Host addresses of the final output, in logical order (row map undone here)."""
+        n, last = self.cfg.n_pe, self.layers[-1]
+        phys = range(last.layer.out_features) if last.row_perm is None else (int(v) for v in last.row_perm)
+        return [host_address(self.output_region, k % n, k // n) for k in phys]
 
     def decode_output(self, raw: list[int]) -> np.ndarray:
         q = self.layers[-1].out_quant
@@ -243,8 +265,10 @@ def plan_model(model: Model, cfg: EieConfig, layer: str | None = None) -> Progra
         input_name = model.inputs[0].name
     plans = []
     ptr_base = row_base = 0
+    col_perm = None  # the host writes the model input in logical order
     for dense, relu in chain:
-        lp = _map_layer(dense, relu, in_q, cfg)
+        lp = _map_layer(dense, relu, in_q, cfg, col_perm)
+        col_perm = lp.row_perm
         lp.ptr_base, lp.row_base = ptr_base, row_base
         ptr_base += dense.in_features + 1 + ((dense.in_features + 1) % 2)
         row_base += -(-dense.out_features // cfg.n_pe)
