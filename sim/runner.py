@@ -21,7 +21,8 @@ from hwq.eie.config import EieConfig, host_address
 from hwq.eie.program import Program
 from hwq.errors import HwqError
 from hwq.rtl.design_key import design_key
-from hwq.sim.netlist import NETLISTS, OPT_PASSES, netlist_text
+from hwq.sim import netlist as netlist_module
+from hwq.sim.netlist import NETLISTS, netlist_text
 
 SIMULATORS = ("icarus", "verilator")
 TOP = "eie_top"          # the accelerator (rtl/accelerator.py)
@@ -45,7 +46,7 @@ def verilog_file(cfg: EieConfig, netlist: str = "amaranth") -> Path:
 
     d = cache_root() / design_key(cfg)
     tag = "" if netlist == "amaranth" else \
-        f".{netlist}-{hashlib.sha256(' '.join(OPT_PASSES).encode()).hexdigest()[:6]}"
+        f".{netlist}-{hashlib.sha256(Path(netlist_module.__file__).read_bytes()).hexdigest()[:6]}"
     path = d / f"{TOP}{tag}.v"
     if not path.exists():
         d.mkdir(parents=True, exist_ok=True)
