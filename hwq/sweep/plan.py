@@ -154,7 +154,9 @@ def _hardware(spec: Spec, stages, bad) -> None:
                   f"parameters (estimate, simulate, gen-c do)")
     accepted: set = set()
     for s in takers:
-        others = {a for t in takers if t is not s for a in t.axes}
+        # axes other stages own, unless this stage declares them too (simulate and area
+        # share the accelerator's parameters)
+        others = {a for t in takers if t is not s for a in t.axes} - set(s.axes)
         try:
             accepted |= s.hardware({k: v for k, v in spec.hardware.items() if k not in others})
         except HwqError as e:

@@ -245,6 +245,20 @@ def eie_config(params: dict, art: dict):
     return art["eie_config"]
 
 
+def model_eie_config(params: dict, art: dict):
+    """``eie_config`` with the weight mode chosen from the point's model's weights
+    (``hwq.sim.api.auto_config``, as ``hwq simulate`` does) unless a weight_mode axis gives it;
+    once per point."""
+    if "eie_config_model" not in art:
+        from hwq.sim.api import auto_config
+
+        cfg = eie_config(params, art)
+        if "weight_mode" not in params.get("hardware", {}):
+            cfg = auto_config(art.get("compressed", art["model"]), cfg)
+        art["eie_config_model"] = cfg
+    return art["eie_config_model"]
+
+
 def _simulate_hardware(hw: dict) -> set:
     """EieConfig fields (each value checked by EieConfig) and ``simulator`` (installed)."""
     from hwq.eie import EieConfig
@@ -266,13 +280,10 @@ def _simulate_hardware(hw: dict) -> set:
 
 def _simulate(params: dict, art: dict) -> dict:
     from hwq.sim import simulate
-    from hwq.sim.api import auto_config
 
     model = art.get("compressed", art["model"])
     hw = params.get("hardware", {})
-    cfg = eie_config(params, art)
-    if "weight_mode" not in hw:
-        cfg = auto_config(model, cfg)
+    cfg = model_eie_config(params, art)
     x = None
     if art["data"] is not None:
         x = art["data"].x_test[:SIMULATE_SAMPLES].reshape((-1,) + tuple(model.inputs[0].shape))
@@ -290,6 +301,30 @@ register(Stage(
              Column("cycles_rtl", "accelerator cycles per inference, mean over the samples (the RTL's counter)", 0),
              Column("cycles_model", "the same from the cycle model (equal to cycles_rtl when rtl_match)", 0)),
     doc=f"hwq simulate on the point's EieConfig ({SIMULATE_SAMPLES} test samples, cocotb + Icarus or Verilator)"))
+
+
+# ---------------------------------------------------------------------------- area
+def _area_hardware(hw: dict) -> set:
+    """The accelerator's parameters, as the simulate stage takes them (without ``simulator``)."""
+    return _simulate_hardware({k: v for k, v in hw.items() if k != "simulator"})
+
+
+def _area(params: dict, art: dict) -> dict:
+    from hwq.rtl.synthesis import synthesis_report
+
+    t = synthesis_report(model_eie_config(params, art))["total"]
+    return {"area": t["logic_cells"] + t["flip_flops"], "logic_cells": t["logic_cells"],
+            "flip_flops": t["flip_flops"], "memory_bits": t["memory_bits"]}
+
+
+register(Stage(
+    "area", "point", _area, missing=_missing("hwq.rtl.synthesis", "hwq.rtl.synthesis (hwq gen-rtl --synth)"),
+    hardware=_area_hardware, axes=eie_axes(),
+    columns=(Column("area", "gate-level cells of the accelerator: logic cells + flip-flop bits (memories apart)", 0),
+             Column("logic_cells", "2-input gates and muxes after Yosys + ABC (hwq.rtl.synthesis)", 0),
+             Column("flip_flops", "flip-flop bits", 0),
+             Column("memory_bits", "bits of the memories (SRAM macros or register files, not gates)", 0)),
+    doc="hwq gen-rtl --synth's gate-level synthesis of the point's EieConfig (cached per configuration)"))
 
 
 # ---------------------------------------------------------------------------- gen-c
