@@ -2,32 +2,36 @@
 
 Reads the exact qemu counts in bench/genc_arm_model.json ("measurements", written by
 bench/bench_genc.py) and writes hwq/cost/arm_models/genc_qemu_fit.json, the package data of
-hwq/cost/arm.py. Per (target, kernel), least squares over both input regimes:
+hwq/cost/arm.py. Per (target, kernel), least squares on the relative error (each row divided
+by the measured count) over both input regimes, with hwq/cost/arm.py's terms (one
+definition: ``features``):
 
-    instructions = per_stored_entry * stored * d + per_row * rows + per_nonzero_column * cols * d
-                   + per_column * cols + per_call
+    code-grouped kernels:  per_nonzero * nnz + per_row_group * rows * groups + per_row * rows + per_call
+    the others:            per_stored_entry * stored * d + per_row * rows + per_nonzero_column * cols * d
+                           + per_column * cols + per_call
 
 with d the input's non-zero fraction for column-wise (CSC) kernels, which skip zero
-activations (dense regime 1.0, relu19 0.19), and d = 1 for every other kernel. The error
-band is the largest relative error on 784x300 when fitted without it (Cortex-M4 only: the
-other targets were measured at 784x300 alone). Run: python3 bench/fit_arm_model.py
+activations, and 1 for every other kernel. The error band per target is the largest relative
+error on the held-out shapes (bench_genc.HELD_SHAPES) when fitted without them. Run:
+python3 bench/fit_arm_model.py
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DENSITY = {"dense": 1.0, "relu19": 0.19}
-TERMS = ("per_stored_entry", "per_row", "per_nonzero_column", "per_column", "per_call")
+sys.path.insert(0, str(ROOT))
+
+from hwq.cost.arm import features, predict  # noqa: E402
 
 
-def features(s: dict) -> list[float]:
-    d = DENSITY[s["regime"]] if "/csc" in s["kernel"] else 1.0
-    return [s["stored"] * d, s["rows"], s["cols"] * d, s["cols"], 1.0]
+def sample_features(s: dict) -> dict[str, float]:
+    return features(s["kernel"], s["stored"], s["nnz"], s["rows"], s["cols"], s["groups"], s["input_density"])
 
 
 def fit(samples: list[dict]) -> dict:
@@ -35,37 +39,48 @@ def fit(samples: list[dict]) -> dict:
     for s in samples:
         groups.setdefault((s["target"], s["kernel"]), []).append(s)
     out: dict = {}
-    for (target, kernel), ss in groups.items():
-        a = np.array([features(s) for s in ss], dtype=np.float64)
-        b = np.array([s["instructions"] for s in ss], dtype=np.float64)
-        coef = np.linalg.lstsq(a, b, rcond=None)[0]
-        out.setdefault(target, {})[kernel] = dict(zip(TERMS, (float(c) for c in coef)))
+    for (target, kernel), ss in sorted(groups.items()):
+        terms = list(sample_features(ss[0]))
+        y = np.array([s["instructions"] for s in ss], dtype=np.float64)
+        a = np.array([[sample_features(s)[t] for t in terms] for s in ss], dtype=np.float64) / y[:, None]
+        coef = np.linalg.lstsq(a, np.ones(len(ss)), rcond=None)[0]
+        out.setdefault(target, {})[kernel] = dict(zip(terms, (float(c) for c in coef)))
+    return out
+
+
+def held_out_errors(model: dict, samples: list[dict]) -> dict[str, list[tuple[dict, float, float]]]:
+    """Per target: (sample, estimate, relative error) for every sample whose kernel was fitted."""
+    out: dict = {}
+    for s in samples:
+        c = model.get(s["target"], {}).get(s["kernel"])
+        if c is not None:
+            est = predict(c, sample_features(s))
+            out.setdefault(s["target"], []).append((s, est, (est - s["instructions"]) / s["instructions"]))
     return out
 
 
 def main() -> None:
-    samples = json.loads((ROOT / "bench" / "genc_arm_model.json").read_text())["measurements"]
-    held = fit([s for s in samples if s["shape"] != "784x300"])
-    errs = {}
-    for s in samples:
-        c = held.get(s["target"], {}).get(s["kernel"])
-        if s["shape"] == "784x300" and c is not None:
-            p = float(np.dot([c[t] for t in TERMS], features(s)))
-            errs.setdefault(s["target"], []).append(abs(p - s["instructions"]) / s["instructions"])
-    band = {t: round(max(e), 4) for t, e in errs.items()}
+    data = json.loads((ROOT / "bench" / "genc_arm_model.json").read_text())
+    samples, held = data["measurements"], set(data["held_shapes"])
+    errs = held_out_errors(fit([s for s in samples if s["shape"] not in held]), [s for s in samples if s["shape"] in held])
+    band = {t: round(max(abs(e[2]) for e in es), 4) for t, es in errs.items()}
+    targets = sorted({s["target"] for s in samples})
     doc = {
-        "about": "instructions = per_stored_entry*stored*d + per_row*rows + per_nonzero_column*cols*d + "
-                 "per_column*cols + per_call per target and gen-c kernel; d = input non-zero fraction for "
-                 "CSC kernels, 1 otherwise",
+        "about": "per target and gen-c kernel: code-grouped kernels per_nonzero*nnz + per_row_group*rows*groups + "
+                 "per_row*rows + per_call; the others per_stored_entry*stored*d + per_row*rows + "
+                 "per_nonzero_column*cols*d + per_column*cols + per_call; d = input non-zero fraction for CSC "
+                 "kernels, 1 otherwise; groups = distinct non-zero weight values (hwq/cost/arm.py features)",
         "provenance": {
             "bench": "measurements: bench/bench_genc.py (issue #14), exact retired-instruction counts of each gen-c "
-                     "layer kernel under qemu (hwq/codegen/icount.py), one sample; fit: bench/fit_arm_model.py",
-            "measurements": "random EIE-style dense layers (random_mlp, 4-bit codes, 4-bit relative indices), 10 % "
-                            "and 100 % weight density, inputs all non-zero or 19 % non-zero; cortex-m4 at 64x300, "
-                            "784x300, 1024x256; cortex-m55 and cortex-a53 at 784x300 only",
-            "error": {t: f"max |est-meas|/meas = {100 * b:.1f} % on 784x300 when fitted on 64x300 and 1024x256"
-                      for t, b in band.items()}
-                     | {t: "unvalidated: measured at one shape (784x300) only" for t in ("cortex-m55", "cortex-a53")},
+                     "layer kernel under qemu (hwq/codegen/icount.py), one sample; fit: bench/fit_arm_model.py "
+                     "(least squares on relative error)",
+            "measurements": "random EIE-style dense layers (random_mlp, 4- and 5-bit codes, 4-bit relative indices), "
+                            f"{len(samples)} kernel runs on {', '.join(targets)}: shapes (inputs x outputs) "
+                            f"{', '.join(data['fit_shapes'] + data['held_shapes'])}; weight density 5, 10, 30 % "
+                            "(sparse) and 100 % (dense layouts); inputs all non-zero or 19 % non-zero",
+            "error": {t: f"max |est-meas|/meas = {100 * b:.1f} % over {len(errs[t])} kernel runs on "
+                         f"{', '.join(sorted(held))} when fitted on {', '.join(data['fit_shapes'])}"
+                      for t, b in band.items()},
             "max_relative_error": band,
         },
         "model": fit(samples),

@@ -50,7 +50,7 @@ def test_every_kernel_under_qemu(tmp_path, kernels_model, target):
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55"])
 def test_thumb2_sparse_loops(tmp_path, target):
     need_target(target)
-    rep = gen_c(byte_entry_model(), target, tmp_path / "b", run=True, count=False)
+    rep = gen_c(byte_entry_model(), target, tmp_path / "b", run=True, count=False, grouped=False)
     check(rep)
     kernels = " ".join(l["kernel"] for l in rep["layers"])
     for k in ("csr+codebook/plain/thumb2", "csr+pow2/bucket/thumb2", "csc+codebook/table/thumb2",

@@ -15,8 +15,10 @@ from hwq.ir.model import Model
 
 
 def gen_c(model: Model, target_name: str, outdir: str | Path, x: np.ndarray | None = None,
-          run: bool = False, count: bool | None = None, simd: bool = True) -> dict:
-    """Write the project; with ``run`` build, run and compare it. Returns the report dict."""
+          run: bool = False, count: bool | None = None, simd: bool = True, grouped: bool | None = None) -> dict:
+    """Write the project; with ``run`` build, run and compare it. Returns the report dict.
+    ``grouped``: code-grouped rows for sparse codebook/pow2/ternary weights (None: where
+    faster, on the Thumb-2 targets; True: wherever they can be built; False: never)."""
     target = get_target(target_name)
     outdir = Path(outdir)
     if outdir.exists() and not outdir.is_dir():
@@ -27,7 +29,7 @@ def gen_c(model: Model, target_name: str, outdir: str | Path, x: np.ndarray | No
     xq = compare.integer_inputs(model, x)
     xk, gold, excluded = compare.golden(model, xq)
     proj = build_project(model, target, outdir, {model.inputs[0].name: xk},
-                         [gold[o] for o in model.outputs], simd=simd)
+                         [gold[o] for o in model.outputs], simd=simd, grouped=grouped)
     report = {"target": target.name, "model": model.name, "directory": str(outdir),
               "arena_bytes": proj.plan.arena_bytes, "weight_bytes": proj.weight_bytes,
               "samples": int(xk.shape[0]), "excluded_samples": excluded}

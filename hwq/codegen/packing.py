@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hwq.codegen.grouped import Grouped, group_layout, use_grouped
 from hwq.ir.layers import WeightedLayer
 from hwq.ir.values import CodebookValues, Int8Values, PQValues, Pow2Values, TernaryValues
 
@@ -49,6 +50,7 @@ class Packed:
     pow2_bits: int = 0
     pq: tuple[int, int, int] = (0, 0, 0)  # M, K, d
     ternary: tuple[int, int] = (0, 0)  # pos, neg
+    grouped: Grouped | None = None  # method "grouped": the code-grouped rows (hwq/codegen/grouped.py)
 
     @property
     def weight_bytes(self) -> int:
@@ -94,9 +96,18 @@ def folded_bias(layer: WeightedLayer, zx: int) -> np.ndarray:
     return (out & np.uint64(0xFFFFFFFF)).astype(np.uint32)
 
 
-def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False) -> Packed:
+# instructions per stored entry of the kernels that code-grouped rows replace (bench_genc.py:
+# Cortex-M4, Cortex-A53): the Thumb-2 byte-entry loops, and gcc's code for the others
+THUMB2_PER_ENTRY, C_PER_ENTRY = 6.5, 10.0
+
+
+def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
+         grouped: bool | None = None, auto_grouped: str | None = None) -> Packed:
     """``cheap_mla``: a multiply-accumulate is one instruction with byte entries (the
-    Thumb-2 loops of Cortex-M), so the plain codebook lookup beats the per-centroid sums."""
+    Thumb-2 loops of Cortex-M), so the plain codebook lookup beats the per-centroid sums.
+    ``grouped``: repack codebook/pow2/ternary weights as code-grouped rows -- None: CSR
+    weights where the instruction model of ``auto_grouped`` (thumb2, c; None: never) says
+    it is faster; True: any sparse layout where it can be built; False: never."""
     w = layer.weight
     v = w.values
     rows, cols = w.matrix_shape
@@ -152,4 +163,15 @@ def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False) ->
         p.ternary = (int(v.magnitudes[0]), int(v.magnitudes[1]))
         p.n_codes = 4
         p.method = "table" if p.layout == "csc" else "bucket"
+    if grouped is not False and p.layout != "dense" and p.encoding in ("codebook", "pow2", "ternary") \
+            and (grouped or (auto_grouped and p.layout == "csr")):
+        gr = group_layout(layer)
+        per_entry = THUMB2_PER_ENTRY if cheap_mla and p.field_bits == 8 and p.code_bits == 4 else C_PER_ENTRY
+        if gr is not None and (grouped or use_grouped(gr, rows, w.stored, auto_grouped, per_entry)):
+            del arrays["codes"], arrays["ptr"]
+            arrays.pop("codebook", None)  # the differences replace the codebook
+            arrays["codes"] = CArray(f"{prefix}_groups", "uint16_t", gr.stream)
+            if gr.mode == "abel":
+                arrays["coef"] = CArray(f"{prefix}_coef", "uint32_t", gr.coef)
+            p.method, p.grouped = "grouped", gr
     return p

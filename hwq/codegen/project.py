@@ -112,7 +112,7 @@ def check_supported(model: Model) -> None:
 
 
 def build_project(model: Model, target: Target, outdir: Path, samples: dict[str, np.ndarray],
-                  expected: list[np.ndarray], simd: bool = True) -> Project:
+                  expected: list[np.ndarray], simd: bool = True, grouped: bool | None = None) -> Project:
     """Render every file of the project into ``outdir`` (created)."""
     check_supported(model)
     env = _env()
@@ -144,7 +144,10 @@ def build_project(model: Model, target: Target, outdir: Path, samples: dict[str,
         if isinstance(layer, WeightedLayer):
             zx = src[0].quant.zero_point
             thumb2 = simd and target.simd in ("dsp", "mve") and tin in ("uint8_t", "int8_t")
-            pk = pack(layer, zx, f"{prefix}_{sanitize(layer.name)}", cheap_mla=thumb2)
+            gasm = simd and target.simd in ("dsp", "mve")
+            auto = "thumb2" if gasm else "c" if target.arch == "aarch64" else None  # host: the IR's layout
+            pk = pack(layer, zx, f"{prefix}_{sanitize(layer.name)}", cheap_mla=thumb2, grouped=grouped,
+                      auto_grouped=auto)
             arrays.extend(pk.arrays.values())
             q = layer.quant
             lo = max(q.qmin, q.zero_point) if s.output != layer.name else q.qmin
@@ -165,6 +168,15 @@ def build_project(model: Model, target: Target, outdir: Path, samples: dict[str,
                          pk.layout == "csr" and (pk.method == "bucket" or (pk.encoding == "codebook" and pk.method == "plain"))
                          or pk.layout == "csc" and (pk.method == "table" or pk.encoding == "ternary")), rq_e0=int(layer.requant.exponent[0]),
                      rq_m0=int(layer.requant.multiplier[0]) if layer.requant.mode == "multiplier" else 0, kmask=(1 << max(pk.pow2_bits - 1, 0)) - 1)
+            bits = q.bits
+            L["sat"] = (("S", bits) if (lo, q.qmax) == (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) else
+                        ("U", bits) if (lo, q.qmax) == (0, (1 << bits) - 1) else None)
+            gr = pk.grouped
+            L.update(groups=gr.groups if gr else [], gmode=gr.mode if gr else "", gmax=gr.max_count if gr else 0,
+                     gfinal=gr.final_shift if gr else 0, gasm=bool(gr) and gasm,
+                     coef=pk.arrays["coef"].name if "coef" in pk.arrays else "")
+            if gr:
+                L["asm"] = L["gasm"]
             if isinstance(layer, Conv2d):
                 L.update(_conv_geometry(layer, shapes[layer.inputs[0]], shapes[layer.name]))
                 L["taps"] = L["KH"] * L["KW"]

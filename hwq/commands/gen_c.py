@@ -19,10 +19,13 @@ from hwq.commands.guard import guarded
 @click.option("--input", "input_path", type=click.Path(dir_okay=False),
               help=".npy batch to bundle instead of random samples (floats are quantized).")
 @click.option("--no-count", is_flag=True, help="Skip the qemu instruction count.")
+@click.option("--grouped/--no-grouped", default=None,
+              help="Code-grouped rows for sparse codebook/pow2/ternary weights: force them (any sparse "
+                   "layout, any target) or never use them (default: on Cortex-M where faster).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @guarded
 def gen_c_cmd(model: str, target: str, outdir: str, do_run: bool, input_path: str | None,
-              no_count: bool, as_json: bool) -> None:
+              no_count: bool, grouped: bool | None, as_json: bool) -> None:
     """Generate C kernels that run the compressed weights as stored, bit-exact with the golden model."""
     import sys
 
@@ -34,7 +37,7 @@ def gen_c_cmd(model: str, target: str, outdir: str, do_run: bool, input_path: st
     get_target(target)  # an unknown target fails before anything is read
     m = ir.load(model)
     x = load_npy(input_path) if input_path else None
-    rep = gen_c(m, target, outdir, x=x, run=do_run, count=False if no_count else None)
+    rep = gen_c(m, target, outdir, x=x, run=do_run, count=False if no_count else None, grouped=grouped)
     if as_json:
         click.echo(json.dumps(rep, indent=1))
     else:

@@ -28,6 +28,8 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from hwq.cost.roofline import Roofline
 from hwq.cost.targets import LayerCost, LayerCounts, Param, Target
 from hwq.cost.traffic import Level
@@ -39,13 +41,13 @@ FIT_FILE = Path(__file__).parent / "arm_models" / "genc_qemu_fit.json"
 # memories. Flash/RAM copied from hwq/codegen/targets.py (the qemu boards gen-c runs on:
 # mps2-an386 for Cortex-M4, mps3-an547 for Cortex-M55); hwq.cost must not import hwq.codegen.
 ARM_TARGETS = {
-    "host": dict(clock_hz=3.0e9, fit="cortex-a53", flash=0, ram=0,
+    "host": dict(clock_hz=3.0e9, fit="cortex-a53", flash=0, ram=0, grouped=False,
                  note="no fitted model for host (x86-64 differs): Cortex-A53 instruction counts used"),
-    "cortex-a53": dict(clock_hz=1.2e9, fit="cortex-a53", flash=0, ram=0, note=""),  # e.g. Raspberry Pi 3
-    "cortex-a72": dict(clock_hz=1.5e9, fit="cortex-a53", flash=0, ram=0,  # e.g. Raspberry Pi 4
+    "cortex-a53": dict(clock_hz=1.2e9, fit="cortex-a53", flash=0, ram=0, grouped=True, note=""),  # e.g. Raspberry Pi 3
+    "cortex-a72": dict(clock_hz=1.5e9, fit="cortex-a53", flash=0, ram=0, grouped=True,  # e.g. Raspberry Pi 4
                        note="no fitted model for cortex-a72: Cortex-A53 instruction counts used (same Armv8.0 ISA)"),
-    "cortex-m4": dict(clock_hz=168e6, fit="cortex-m4", flash=4 << 20, ram=4 << 20, note=""),  # e.g. STM32F4
-    "cortex-m55": dict(clock_hz=400e6, fit="cortex-m55", flash=512 << 10, ram=512 << 10, note=""),  # e.g. Alif E7
+    "cortex-m4": dict(clock_hz=168e6, fit="cortex-m4", flash=4 << 20, ram=4 << 20, grouped=True, note=""),  # e.g. STM32F4
+    "cortex-m55": dict(clock_hz=400e6, fit="cortex-m55", flash=512 << 10, ram=512 << 10, grouped=True, note=""),  # e.g. Alif E7
 }
 
 
@@ -54,12 +56,28 @@ def fit_data() -> dict:
     return json.loads(FIT_FILE.read_text())
 
 
-def predict(coef: dict, kernel: str, stored: float, rows: float, cols: float, density: float) -> float:
-    """The fit's formula (bench/fit_arm_model.py): column-wise (CSC) kernels skip the zero
+def features(kernel: str, stored: float, nnz: float, rows: float, cols: float, groups: float,
+             density: float) -> dict[str, float]:
+    """The fit's terms (bench/fit_arm_model.py fits these, per target and kernel).
+
+    Code-grouped kernels (``/grouped/``) read only the non-zeros, once per (row, group) a
+    count and one multiply-accumulate or shift; ``groups`` is the number of distinct non-zero
+    weight values (gen-c's groups). The others: column-wise (CSC) kernels skip zero
     activations, so their stored entries and column steps scale with the input density."""
+    if "/grouped/" in kernel:
+        return {"per_nonzero": nnz, "per_row_group": rows * groups, "per_row": rows, "per_call": 1.0}
     d = density if "/csc" in kernel else 1.0
-    return (coef["per_stored_entry"] * stored * d + coef["per_row"] * rows + coef["per_nonzero_column"] * cols * d
-            + coef["per_column"] * cols + coef["per_call"])
+    return {"per_stored_entry": stored * d, "per_row": rows, "per_nonzero_column": cols * d, "per_column": cols,
+            "per_call": 1.0}
+
+
+def predict(coef: dict, feats: dict[str, float]) -> float:
+    return sum(coef.get(t, 0.0) * v for t, v in feats.items())
+
+
+def distinct_nonzero_values(layer: WeightedLayer) -> int:
+    v = np.unique(layer.weight.dense_int())
+    return int(np.count_nonzero(v))
 
 
 def _asm_ok(layer: WeightedLayer) -> bool:
@@ -135,13 +153,23 @@ class ArmCpu(Target):
         asm = _asm_ok(layer)
         d = 1.0 if c.act_density is None else float(c.act_density)
 
+        grouped_ok = t["grouped"] and w.sparse is not None and w.sparse.format == "csr" and enc != "int8"
+        nnz = float(w.nnz()) if grouped_ok else 0.0
+        groups = float(distinct_nonzero_values(layer)) if grouped_ok else 0.0
+
+        def feats(k: str, s: float) -> dict[str, float]:
+            return features(k, s, nnz, rows, cols, groups, d)
+
         def pick(pre: str, s: float) -> tuple[str, dict] | None:
             cands = {k: v for k, v in fits.items() if k.startswith(pre)}
+            # gen-c's rules: code-grouped rows for CSR codebook/pow2/ternary (not on the host);
+            # the byte-entry Thumb-2 loops for 4-bit codes with 4-bit indices
+            cands = {k: v for k, v in cands.items() if "/grouped/" not in k or grouped_ok}
             if not asm:
-                cands = {k: v for k, v in cands.items() if not k.endswith("/thumb2")} or cands
+                cands = {k: v for k, v in cands.items() if not k.endswith("/thumb2") or "/grouped/" in k} or cands
             if not cands:
                 return None
-            k = min(cands, key=lambda k: predict(cands[k], k, s, rows, cols, d))
+            k = min(cands, key=lambda k: predict(cands[k], feats(k, s)))
             return k, cands[k]
 
         s = stored
@@ -152,9 +180,9 @@ class ArmCpu(Target):
             note.append(f"no fitted model for {enc}{'/' + w.sparse.format if w.sparse else ''}: "
                         f"counted as dense int8 ({chosen[0]})")
         kernel, coef = chosen
-        if not asm and kernel.endswith("/thumb2"):
+        if not asm and kernel.endswith("/thumb2") and "/grouped/" not in kernel:
             note.append("fitted on the 4-bit Thumb-2 kernel; this layer's codes run gen-c's C kernel (estimate low)")
-        n = predict(coef, kernel, s, rows, cols, d)
+        n = predict(coef, feats(kernel, s))
         extra = {"kernel": kernel, "fit": t["fit"], "input_density": d}
         if note:
             extra["model"] = "; ".join(note)

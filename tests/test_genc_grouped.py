@@ -1,0 +1,131 @@
+"""Code-grouped rows (hwq/codegen/grouped.py): the repacked stream against the IR's integer
+weights, and the kernels (Thumb-2 on Cortex-M4/M55, portable C on the host) against the
+golden model, bit for bit."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from hwq import ir
+from hwq.codegen import gen_c
+from hwq.codegen.grouped import group_layout
+from hwq.compress.random_model import random_mlp, random_weight
+from hwq.ir.sparse import encode
+from tests.factories import cnn, mlp
+from tests.genc_helpers import merge, need_target, pow2_shift_limits, with_zero_points
+
+M32 = (1 << 32) - 1
+
+
+def check(rep):
+    bad = [l["name"] for l in rep["layers"] if not l["match"]]
+    assert rep["match"] and not bad, f"mismatch in {bad}"
+
+
+def run_stream(gr, rows: int, x: np.ndarray) -> np.ndarray:
+    """Interpret the stream as the kernels do (running sum, one step per group), modulo 2^32."""
+    out = np.zeros(rows, np.int64)
+    p = 0
+    for o in range(rows):
+        a = s = 0
+        for gs in gr.groups:
+            n = int(gr.stream[p])
+            cols = gr.stream[p + 1:p + 1 + n].astype(np.int64)
+            p += 1 + n
+            t = int(x[cols].sum())
+            s = (s + t if gs.op == "add" else s - t) & M32
+            if gr.mode == "abel":
+                a = (a + s * int(gr.coef[gs.coef])) & M32
+            else:
+                s = (s << gs.shift) & M32
+        if gr.mode == "horner":
+            a = (a + (s << gr.final_shift)) & M32
+        out[o] = a
+    assert p == gr.stream.size
+    return out
+
+
+def to_csr(w: ir.Weight, index_bits: int) -> ir.Weight:
+    """The same weights in CSR with ``index_bits`` relative indices (fillers where gaps are long)."""
+    codes = w.values.code_array().reshape(w.matrix_shape)
+    sp, src = encode(codes != 0, "csr", index_bits)
+    flat = codes.reshape(-1)
+    stored = np.where(src >= 0, flat[np.maximum(src, 0)], 0).astype(codes.dtype)
+    values = dataclasses.replace(w.values, **{w.values.code_tensor: stored})
+    return ir.Weight(w.shape, values, sp)
+
+
+@pytest.mark.parametrize("enc,bits,layout", [("codebook", 4, "csr"), ("codebook", 2, "csc"), ("codebook", 5, "csr"),
+                                             ("pow2", 3, "csr"), ("pow2", 5, "csc"), ("pow2", 7, "csr"),
+                                             ("ternary", 2, "csr")])
+def test_stream_reproduces_the_integer_weights(enc, bits, layout):
+    """sum_i w_int[o, i] x[i] modulo 2^32, from the IR's own integer weights, against the stream
+    (empty rows, a zero centroid, 7-bit pow2 shifts past 32, huge activations)."""
+    rng = np.random.default_rng(bits)
+    w = random_weight(rng, (37, 300), enc, 0.08, bits, layout, 3)
+    if enc == "codebook":
+        w.values.codebook[1] = 0  # a zero centroid: its entries are dropped
+    codes = getattr(w.values, w.values.code_tensor)
+    codes[w.sparse.coordinates()[0] == 5] = 0  # row 5 empty
+    gr = group_layout(ir.Dense("fc", ["x"], in_features=300, out_features=37, weight=w))
+    assert gr is not None
+    x = rng.integers(-(1 << 15), 1 << 15, 300)
+    ref = (w.dense_int().astype(object) @ x.astype(object)) % (1 << 32)
+    np.testing.assert_array_equal(run_stream(gr, 37, x), ref.astype(np.int64))
+    nnz = int(np.count_nonzero(w.dense_int()))
+    assert gr.nnz == nnz and gr.stream.size == nnz + 37 * len(gr.groups)
+
+
+def grouped_models(seed: int = 0) -> list[ir.Model]:
+    """What the grouped kernels must run: conv (im2col) and dense, int8 and uint8 and 12-bit
+    activations, codebook/pow2/ternary from CSR and CSC, 2- to 5-bit codes, empty rows,
+    fillers, non-zero zero points (one merged model per input)."""
+    rng = np.random.default_rng(seed)
+    encs = ("codebook", "pow2", "ternary")
+    cnns = merge({e: cnn(rng, e, "csr", index_bits=2, density=0.4) for e in encs}, "g_cnn")
+    mlps = {e: mlp(rng, e, "csc", index_bits=1, density=0.3) for e in encs}
+    mlps["codebook_12bit"] = mlp(rng, "codebook", "csr", index_bits=3, density=0.5, act_bits=12)
+    wide = {f"pow2_{b}": random_mlp("96,33,7", density=0.2, encoding="pow2", bits=b, sparse="csr", index_bits=3,
+                                    seed=seed) for b in (3, 5)}
+    wide["codebook"] = random_mlp("96,40,5", density=0.03, encoding="codebook", bits=4, sparse="csr", index_bits=4,
+                                  seed=seed)
+    return [with_zero_points(cnns, {"codebook_c1": 4}), with_zero_points(merge(mlps, "g_mlp"), {"x": -3, "pow2_fc1": 3}),
+            merge(wide, "g_wide")]
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4", "cortex-m55"])
+def test_grouped_kernels_match_the_golden_model(tmp_path, target):
+    need_target(target)
+    path = "c" if target == "host" else "thumb2"
+    for k, m in enumerate(grouped_models()):
+        rep = gen_c(m, target, tmp_path / f"g{k}", run=True, count=False, grouped=True)
+        check(rep)
+        n = sum(f"/grouped/{path}" in l["kernel"] for l in rep["layers"])
+        assert n == len(m.weighted())  # every weighted layer ran grouped
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55"])
+def test_grouped_shifts_at_the_range_limits(tmp_path, target):
+    """7-bit pow2 shifts 62, 31, 32 (docs/semantics.md: shifts >= 32 give 0) through the
+    Horner doublings of the grouped kernel, from CSR with fillers."""
+    need_target(target)
+    m, x = pow2_shift_limits()
+    m.layers["fc"].weight = to_csr(m.layers["fc"].weight, 2)
+    ir.validate(m)
+    rep = gen_c(m, target, tmp_path / "s", x=x, run=True, count=False, grouped=True)
+    check(rep)
+    assert rep["layers"][0]["kernel"].startswith("dense/csr+pow2/grouped/thumb2")
+    assert rep["excluded_samples"] == []
+
+
+def test_grouped_is_chosen_where_it_is_faster(tmp_path):
+    """Auto: EIE-style 10 % layers run grouped on Cortex-M4, tiny rows keep the IR's entries."""
+    need_target("cortex-m4")
+    m = random_mlp("784,64,16", density=0.1, encoding="codebook", bits=4, sparse="csr", index_bits=4)
+    rep = gen_c(m, "cortex-m4", tmp_path / "a")
+    kinds = {l["name"]: l["kernel"] for l in rep["layers"]}
+    assert kinds["fc1"] == "dense/csr+codebook/grouped/thumb2+relu"
+    assert kinds["fc2"] == "dense/csr+codebook/plain/thumb2"  # 6 entries per row, 15 codes
