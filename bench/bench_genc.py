@@ -176,6 +176,8 @@ def run(quick: bool = False) -> list[Row]:
                 samples.append({"target": t, "regime": regime, "label": label, "shape": f"{i}x{o}", "density": d,
                                 **{k: r[k] for k in ("kernel", "stored", "nnz", "groups", "rows", "cols",
                                                      "input_density", "instructions")}})
+            if not quick:
+                save(samples)  # after every case: a long run keeps what it measured
     for (t, label), reg in side.items():  # both input regimes side by side
         dense, relu = reg.get("dense"), reg.get("relu19")
         i, o, d = HEADLINE if not quick else (64, 16, 0.1)
@@ -187,11 +189,6 @@ def run(quick: bool = False) -> list[Row]:
             rows.append(Row(f"{t} {i}x{o} {int(d * 100)}% dense", f"CMSIS-NN s8 / {label}", base / dense[0], "x"))
     if not quick:
         held = {f"{i}x{o}" for i, o in HELD_SHAPES}
-        (ROOT / "bench" / "genc_arm_model.json").write_text(json.dumps(
-            {"about": "exact qemu instruction counts of gen-c's layer kernels (bench/bench_genc.py); "
-                      "bench/fit_arm_model.py fits hwq/cost/arm_models/genc_qemu_fit.json from them",
-             "fit_shapes": [f"{i}x{o}" for i, o in FIT_SHAPES], "held_shapes": sorted(held),
-             "measurements": samples}, indent=1) + "\n")
         model = fit([s for s in samples if s["shape"] not in held])
         for t, errs in held_out_errors(model, [s for s in samples if s["shape"] in held]).items():
             for s, est, err in sorted(errs, key=lambda e: -abs(e[2]))[:5]:  # the worst five per target
@@ -202,3 +199,33 @@ def run(quick: bool = False) -> list[Row]:
                             f"max |est-meas|/meas on {', '.join(sorted(held))} ({len(errs)} kernels x shapes)",
                             100 * worst, "%"))
     return rows
+
+
+def save(samples: list[dict]) -> None:
+    (ROOT / "bench" / "genc_arm_model.json").write_text(json.dumps(
+        {"about": "exact qemu instruction counts of gen-c's layer kernels (bench/bench_genc.py); "
+                  "bench/fit_arm_model.py fits hwq/cost/arm_models/genc_qemu_fit.json from them",
+         "fit_shapes": [f"{i}x{o}" for i, o in FIT_SHAPES], "held_shapes": sorted(f"{i}x{o}" for i, o in HELD_SHAPES),
+         "measurements": samples}, indent=1) + "\n")
+
+
+def remeasure(labels: list[str], targets: list[str]) -> None:
+    """Measure only ``labels`` on ``targets`` at every shape of the plan and replace their rows
+    in bench/genc_arm_model.json (after a change to those kernels alone)."""
+    path = ROOT / "bench" / "genc_arm_model.json"
+    keys = {lab.replace("-", "_") for lab in labels}
+    keep = [s for s in json.loads(path.read_text())["measurements"]
+            if not (s["target"] in targets and s["label"] in keys)]
+    with tempfile.TemporaryDirectory() as tmp:
+        for t, i, o, d, regime in _plan(targets, False):
+            _, res = measure(t, i, o, d, regime, Path(tmp), only=labels)
+            for label, r in res.items():
+                print(t, i, o, d, regime, label, round(r["instructions"] / (i * o), 3), r["kernel"], file=sys.stderr, flush=True)
+                keep.append({"target": t, "regime": regime, "label": label, "shape": f"{i}x{o}", "density": d,
+                             **{k: r[k] for k in ("kernel", "stored", "nnz", "groups", "rows", "cols",
+                                                  "input_density", "instructions")}})
+                save(keep)
+
+
+if __name__ == "__main__":  # python bench/bench_genc.py LABEL[,LABEL] TARGET[,TARGET]: re-measure those
+    remeasure(sys.argv[1].split(","), sys.argv[2].split(","))

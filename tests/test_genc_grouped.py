@@ -1,6 +1,6 @@
 """Code-grouped rows (hwq/codegen/grouped.py): the repacked stream against the IR's integer
-weights, and the kernels (Thumb-2 on Cortex-M4/M55, portable C on the host) against the
-golden model, bit for bit."""
+weights, and the kernels (Thumb-2 on Cortex-M4/M55, AArch64 on Cortex-A53, portable C on the
+host) against the golden model, bit for bit."""
 
 from __future__ import annotations
 
@@ -96,10 +96,13 @@ def grouped_models(seed: int = 0) -> list[ir.Model]:
             merge(wide, "g_wide")]
 
 
-@pytest.mark.parametrize("target", ["host", "cortex-m4", "cortex-m55"])
+PATH = {"host": "c", "cortex-a53": "a64", "cortex-m4": "thumb2", "cortex-m55": "thumb2"}
+
+
+@pytest.mark.parametrize("target", list(PATH))
 def test_grouped_kernels_match_the_golden_model(tmp_path, target):
     need_target(target)
-    path = "c" if target == "host" else "thumb2"
+    path = PATH[target]
     for k, m in enumerate(grouped_models()):
         rep = gen_c(m, target, tmp_path / f"g{k}", run=True, count=False, grouped=True)
         check(rep)
@@ -107,7 +110,7 @@ def test_grouped_kernels_match_the_golden_model(tmp_path, target):
         assert n == len(m.weighted())  # every weighted layer ran grouped
 
 
-@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55"])
+@pytest.mark.parametrize("target", ["cortex-a53", "cortex-m4", "cortex-m55"])
 def test_grouped_shifts_at_the_range_limits(tmp_path, target):
     """7-bit pow2 shifts 62, 31, 32 (docs/semantics.md: shifts >= 32 give 0) through the
     Horner doublings of the grouped kernel, from CSR with fillers."""
@@ -117,7 +120,7 @@ def test_grouped_shifts_at_the_range_limits(tmp_path, target):
     ir.validate(m)
     rep = gen_c(m, target, tmp_path / "s", x=x, run=True, count=False, grouped=True)
     check(rep)
-    assert rep["layers"][0]["kernel"].startswith("dense/csr+pow2/grouped/thumb2")
+    assert rep["layers"][0]["kernel"].startswith(f"dense/csr+pow2/grouped/{PATH[target]}")
     assert rep["excluded_samples"] == []
 
 

@@ -14,7 +14,7 @@ import pytest
 from hwq import ir
 from hwq.codegen import gen_c
 from hwq.errors import HwqError
-from tests.genc_helpers import byte_entry_model, every_kernel_model, merge, need_target
+from tests.genc_helpers import byte_entry_model, every_kernel_model, merge, need_target, with_zero_points
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ARM = ["cortex-a53", "cortex-a72", "cortex-m4", "cortex-m55"]
@@ -119,3 +119,30 @@ def test_pow2_kernels_have_no_multiply_on_cortex_m4(tmp_path):
     assert len(funcs) == 6
     for name, body in funcs:
         assert not re.search(r"\s(mul|mla|mls|[su]mull|[su]mlal|smla\w*|smul\w*|smmul\w*)\s", body), name
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55"])
+def test_dense_codebook_pair_table(tmp_path, target):
+    """Dense 4-bit codebooks through the pair table (SMLAD on Cortex-M4, MVE gathers + VMLADAVA
+    on Cortex-M55): rows not a multiple of four (38, 10), row lengths not a multiple of 8 (100, 38, 12), extreme int16
+    centroids, int8 and uint8 activations, a non-zero zero point; odd row lengths keep the
+    per-code sums."""
+    from hwq.compress.random_model import random_mlp
+    from tests.factories import mlp
+
+    need_target(target)
+    m = random_mlp("100,38,10", density=1.0, encoding="codebook", bits=4, sparse="none", seed=3)
+    cb = m.layers["fc1"].weight.values.codebook
+    cb[1], cb[-1] = -32767, 32767
+    m = ir.validate(m)
+    rep = gen_c(m, target, tmp_path / "a", run=True, count=False)
+    check(rep)
+    assert rep["excluded_samples"] == []
+    assert all("/codebook/pairs/" in l["kernel"] for l in rep["layers"] if l["name"] in ("fc1", "fc2"))
+    rng = np.random.default_rng(4)
+    m2 = mlp(rng, "codebook", "none")  # 12 -> 9 (pairs), 9 -> 4 (odd: bucket)
+    m2.layers["fc1"].weight.values.codebook[0] = -32767
+    rep = gen_c(with_zero_points(ir.validate(m2), {"x": 5}), target, tmp_path / "b", run=True, count=False)
+    check(rep)
+    kinds = {l["name"]: l["kernel"] for l in rep["layers"]}
+    assert "/codebook/pairs/" in kinds["fc1"] and "/codebook/pairs/" not in kinds["fc2"]

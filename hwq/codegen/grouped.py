@@ -34,9 +34,11 @@ MAX_COLUMNS = 1 << 16  # absolute uint16 column indices
 MAX_GROUPS = 128  # the kernel is unrolled over groups (7-bit pow2: 126); more only pay on very long rows
 MAX_CODE_BYTES = 24 << 10  # unrolled gather code per kernel (Cortex-M55 ITCM holds code and weights)
 ENTRY_BYTES = 12  # ldrh.w + ldr(s)b.w/ldr(s)h.w + add.w/sub.w: fixed 32-bit encodings
-# instruction cost model (bench/bench_genc.py under qemu): per non-zero, per (row, group), per
-# row; the Thumb-2 loops (Cortex-M4/M55) and gcc's code for the portable C loop (Cortex-A53)
-COSTS = {"thumb2": (3.0, 3.5, 20.0), "c": (5.5, 6.0, 20.0)}
+# instruction cost model (bench/bench_genc.py under qemu): per non-zero, per (row, group) for
+# abel and horner, per row; the Thumb-2 loops (Cortex-M4/M55), the AArch64 loops (Cortex-A53)
+# and gcc's code for the portable C loop
+COSTS = {"thumb2": (3.0, {"abel": 3.5, "horner": 2.5}, 20.0), "a64": (3.0, {"abel": 6.5, "horner": 5.5}, 20.0),
+         "c": (5.5, {"abel": 6.0, "horner": 5.0}, 20.0)}
 
 
 @dataclass
@@ -141,11 +143,11 @@ def _lookup(key: np.ndarray, table: dict[int, int], keep: np.ndarray) -> np.ndar
     return np.where(keep, lut[key] if key.size else key, -1)
 
 
-def use_grouped(gr: Grouped | None, rows: int, stored: int, path: str, current_per_entry: float) -> bool:
+def use_grouped(gr: Grouped | None, rows: int, stored: int, path: str, current: tuple[float, float]) -> bool:
     """Grouped rows where the instruction model says they are faster than the IR's layout
-    (``path``: thumb2 or c; ``current_per_entry``: instructions per stored entry of the
-    kernel they replace)."""
-    if gr is None or (path == "thumb2" and gr.code_bytes() > MAX_CODE_BYTES):
+    (``path``: thumb2, a64 or c; ``current``: instructions per stored entry and per row of the
+    kernel they would replace)."""
+    if gr is None or (path != "c" and gr.code_bytes() > MAX_CODE_BYTES):
         return False
     entry, group, row = COSTS[path]
-    return entry * gr.nnz + rows * (group * len(gr.groups) + row) < current_per_entry * stored + row * rows
+    return entry * gr.nnz + rows * (group[gr.mode] * len(gr.groups) + row) < current[0] * stored + current[1] * rows

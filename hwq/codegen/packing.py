@@ -99,15 +99,34 @@ def folded_bias(layer: WeightedLayer, zx: int) -> np.ndarray:
 # instructions per stored entry of the kernels that code-grouped rows replace (bench_genc.py:
 # Cortex-M4, Cortex-A53): the Thumb-2 byte-entry loops, and gcc's code for the others
 THUMB2_PER_ENTRY, C_PER_ENTRY = 6.5, 10.0
+ROW_COST, BUCKET_PER_CODE = 30.0, 4.0  # per row: requantization and set-up, the per-code fold of bucket sums
+
+
+def pairs_ok(layer: WeightedLayer) -> bool:
+    """Dense 4-bit codebook weights that the DSP pair-table kernel can run: an even row length
+    (rows start on a byte) and centroids that fit int16 (SMLAD's halves)."""
+    w = layer.weight
+    v = w.values
+    return (w.sparse is None and isinstance(v, CodebookValues) and v.bits == 4 and w.matrix_shape[1] % 2 == 0
+            and int(np.abs(v.codebook.astype(np.int64)).max(initial=0)) < (1 << 15))
+
+
+def pair_table(codebook: np.ndarray) -> np.ndarray:
+    """PT[b] = cb[b & 15] in the low and cb[b >> 4] in the high halfword (int16 each)."""
+    cb = np.zeros(16, np.int64)
+    cb[:codebook.size] = codebook
+    b = np.arange(256)
+    return ((cb[b & 15] & 0xFFFF) | ((cb[b >> 4] & 0xFFFF) << 16)).astype(np.uint32).view(np.int32)
 
 
 def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
-         grouped: bool | None = None, auto_grouped: str | None = None) -> Packed:
+         grouped: bool | None = None, auto_grouped: str | None = None, dsp: bool = False) -> Packed:
     """``cheap_mla``: a multiply-accumulate is one instruction with byte entries (the
     Thumb-2 loops of Cortex-M), so the plain codebook lookup beats the per-centroid sums.
     ``grouped``: repack codebook/pow2/ternary weights as code-grouped rows -- None: CSR
     weights where the instruction model of ``auto_grouped`` (thumb2, c; None: never) says
-    it is faster; True: any sparse layout where it can be built; False: never."""
+    it is faster; True: any sparse layout where it can be built; False: never. ``dsp``: the
+    target has SMLAD (Cortex-M4/M55): dense 4-bit codebooks run from a table of value pairs."""
     w = layer.weight
     v = w.values
     rows, cols = w.matrix_shape
@@ -144,6 +163,10 @@ def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
         arrays["ptr"] = CArray(f"{prefix}_ptr", pt, sp.ptr.astype(np.uint32 if pt == "uint32_t" else np.uint16))
         n_major = cols if sp.format == "csc" else rows
         per_major = sp.stored / max(1, n_major)
+    if isinstance(v, CodebookValues) and dsp and pairs_ok(layer):
+        arrays["pairs"] = CArray(f"{prefix}_pairs", "int32_t", pair_table(v.codebook))
+        p.method, p.n_codes = "pairs", int(v.codebook.shape[0])
+        return p
     if isinstance(v, CodebookValues):
         kk = int(v.codebook.shape[0])
         arrays["codebook"] = CArray(f"{prefix}_codebook", "int32_t", v.codebook.astype(np.int32))
@@ -167,7 +190,8 @@ def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
             and (grouped or (auto_grouped and p.layout == "csr")):
         gr = group_layout(layer)
         per_entry = THUMB2_PER_ENTRY if cheap_mla and p.field_bits == 8 and p.code_bits == 4 else C_PER_ENTRY
-        if gr is not None and (grouped or use_grouped(gr, rows, w.stored, auto_grouped, per_entry)):
+        per_row = ROW_COST + (BUCKET_PER_CODE * p.n_codes if p.method == "bucket" else 0.0)
+        if gr is not None and (grouped or use_grouped(gr, rows, w.stored, auto_grouped, (per_entry, per_row))):
             del arrays["codes"], arrays["ptr"]
             arrays.pop("codebook", None)  # the differences replace the codebook
             arrays["codes"] = CArray(f"{prefix}_groups", "uint16_t", gr.stream)

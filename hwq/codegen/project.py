@@ -16,7 +16,7 @@ import jinja2
 import numpy as np
 
 from hwq.codegen.identifiers import layer_symbol, macro_prefix, model_prefix, sanitize
-from hwq.codegen.packing import CArray, pack
+from hwq.codegen.packing import CArray, pack, pairs_ok
 from hwq.codegen.planning import ALIGN, Plan, act_ctype, ctype_bytes, plan
 from hwq.codegen.targets import Target
 from hwq.errors import HwqError
@@ -57,6 +57,8 @@ def scratch_bytes(model: Model):
         n = _a(rows * 4)
         if isinstance(layer, Conv2d):
             n += _a(cols * ctype_bytes(act_ctype(model.layers[layer.inputs[0]].quant)))
+        if pairs_ok(layer):  # the int16 copy of the activations of the DSP pair-table kernel
+            n += _a(cols * 2)
         if isinstance(layer.weight.values, PQValues):
             m, k, _ = layer.weight.values.codebook.shape
             taps = layer.kernel[0] * layer.kernel[1] if isinstance(layer, Conv2d) else 1
@@ -145,9 +147,10 @@ def build_project(model: Model, target: Target, outdir: Path, samples: dict[str,
             zx = src[0].quant.zero_point
             thumb2 = simd and target.simd in ("dsp", "mve") and tin in ("uint8_t", "int8_t")
             gasm = simd and target.simd in ("dsp", "mve")
-            auto = "thumb2" if gasm else "c" if target.arch == "aarch64" else None  # host: the IR's layout
+            ga64 = simd and target.arch == "aarch64"
+            auto = "thumb2" if gasm else "a64" if ga64 else None  # host: the IR's layout
             pk = pack(layer, zx, f"{prefix}_{sanitize(layer.name)}", cheap_mla=thumb2, grouped=grouped,
-                      auto_grouped=auto)
+                      auto_grouped=auto, dsp=thumb2)
             arrays.extend(pk.arrays.values())
             q = layer.quant
             lo = max(q.qmin, q.zero_point) if s.output != layer.name else q.qmin
@@ -156,6 +159,7 @@ def build_project(model: Model, target: Target, outdir: Path, samples: dict[str,
                      zo=q.zero_point, lo=lo, hi=q.qmax, relu=s.output != layer.name,
                      rq_mode=layer.requant.mode, per_channel=layer.requant.channels > 1,
                      a={r: a.name for r, a in pk.arrays.items()} | {"ptr": pk.arrays["ptr"].name if "ptr" in pk.arrays else "",
+                                                                   "pairs": pk.arrays["pairs"].name if "pairs" in pk.arrays else "",
                                                                    "codebook": pk.arrays["codebook"].name if "codebook" in pk.arrays else ""},
                      codes_ctype=pk.arrays["codes"].ctype, ptr_ctype=pk.arrays["ptr"].ctype if "ptr" in pk.arrays else "",
                      field_bits=pk.field_bits, index_bits=pk.index_bits, n_codes=pk.n_codes,
@@ -173,7 +177,7 @@ def build_project(model: Model, target: Target, outdir: Path, samples: dict[str,
                         ("U", bits) if (lo, q.qmax) == (0, (1 << bits) - 1) else None)
             gr = pk.grouped
             L.update(groups=gr.groups if gr else [], gmode=gr.mode if gr else "", gmax=gr.max_count if gr else 0,
-                     gfinal=gr.final_shift if gr else 0, gasm=bool(gr) and gasm,
+                     gfinal=gr.final_shift if gr else 0, gasm=bool(gr) and gasm, ga64=bool(gr) and ga64,
                      coef=pk.arrays["coef"].name if "coef" in pk.arrays else "")
             if gr:
                 L["asm"] = L["gasm"]
@@ -183,7 +187,7 @@ def build_project(model: Model, target: Target, outdir: Path, samples: dict[str,
                 L["aux_off"] = L["col_off"] + _a(cols * ctype_bytes(tin))
             text = env.get_template("kernels/weighted.c.j2").render(L=L)
             enc = f"{pk.layout}+{pk.encoding}" if pk.layout != "dense" else pk.encoding
-            path = (L["simd"] if pk.encoding == "int8" and pk.layout == "dense" and tin in ("uint8_t", "int8_t")
+            path = (("mve" if L["simd"] == "mve" else "dsp") if pk.method == "pairs" else "a64" if L["ga64"] else L["simd"] if pk.encoding == "int8" and pk.layout == "dense" and tin in ("uint8_t", "int8_t")
                     and L["simd"] != "none" else "thumb2" if L["asm"] else "c")
             kind = f"{layer.KIND}/{enc}/{pk.method}/{path}" + ("+relu" if L["relu"] else "")
             proto = f"void {sym}(const {tin} *x, {tout} *y, uint8_t *scratch)"

@@ -3,17 +3,21 @@ an instruction model of ``hwq gen-c``'s kernels, fitted on exact qemu counts.
 
 Per dense layer: instructions = a * stored entries * d + b * rows (outputs) + c * columns * d
 + e * columns + f, with (a, b, c, e, f) per target and gen-c kernel and d the input's non-zero
-fraction for column-wise (CSC) kernels (which skip zero activations; 1 otherwise), from
+fraction for column-wise (CSC) kernels (which skip zero activations; 1 otherwise); for
+code-grouped kernels a * non-zeros + g * rows * groups + b * rows + f (``features``); from
 ``hwq/cost/arm_models/genc_qemu_fit.json`` (bench/bench_genc.py's qemu counts, fitted by
 bench/fit_arm_model.py; provenance and fit error are in the file). cycles = instructions x ``cpi`` (default 1: an ASSUMPTION -- qemu
 counts instructions, not cycles; an in-order Cortex-M4 runs most of these at 1-2 cycles).
 
 * kernel: the fitted kernels whose name starts ``dense/<layout>+<encoding>/`` (gen-c's
-  naming); the Thumb-2 assembly variants apply only to 4-bit codes with 4-bit indices (gen-c's
-  rule, copied here as data); among the fitted variants left, the cheapest prediction is taken
-  (gen-c picks its method -- plain, bucket, table -- to be cheap).
+  naming), under gen-c's rules (copied here as data): the byte-entry Thumb-2 loops only for
+  4-bit codes with 4-bit indices, code-grouped rows (``/grouped/``) for CSR codebook, pow2 and
+  ternary weights of any width (not on the host), the pair table (``/pairs/``) for dense 4-bit
+  codebooks with an even row length and int16 centroids; among the fitted variants left, the
+  cheapest prediction is taken (gen-c picks its method -- plain, bucket, table, grouped -- to
+  be cheap).
 * d: measured by the golden model (``--input``), given (``--act-density``), or 1.0; the fit
-  saw only d = 1 and d = 0.19.
+  saw d = 1 and d = 0.19.
 * no fitted model (a conv layer, an encoding or layout not measured, targets ``host`` and
   ``cortex-a72``): the layer's ``extra["model"]`` says what was used instead; nothing is made
   up silently. Layers without weights count 1 instruction per element-wise op (assumption).
@@ -154,6 +158,9 @@ class ArmCpu(Target):
         d = 1.0 if c.act_density is None else float(c.act_density)
 
         grouped_ok = t["grouped"] and w.sparse is not None and w.sparse.format == "csr" and enc != "int8"
+        # the dense 4-bit codebook pair-table kernel (SMLAD / MVE): even rows, int16 centroids
+        pairs_ok = (w.sparse is None and enc == "codebook" and w.values.payload_bits() == 4 and cols % 2 == 0
+                    and int(np.abs(w.values.codebook.astype(np.int64)).max(initial=0)) < (1 << 15))
         nnz = float(w.nnz()) if grouped_ok else 0.0
         groups = float(distinct_nonzero_values(layer)) if grouped_ok else 0.0
 
@@ -164,7 +171,8 @@ class ArmCpu(Target):
             cands = {k: v for k, v in fits.items() if k.startswith(pre)}
             # gen-c's rules: code-grouped rows for CSR codebook/pow2/ternary (not on the host);
             # the byte-entry Thumb-2 loops for 4-bit codes with 4-bit indices
-            cands = {k: v for k, v in cands.items() if "/grouped/" not in k or grouped_ok}
+            cands = {k: v for k, v in cands.items() if ("/grouped/" not in k or grouped_ok)
+                     and ("/pairs/" not in k or pairs_ok)}
             if not asm:
                 cands = {k: v for k, v in cands.items() if not k.endswith("/thumb2") or "/grouped/" in k} or cands
             if not cands:
