@@ -58,8 +58,9 @@ ENCODINGS = [  # label, encoding, layout, densities it runs at, code bits, gen-c
     ("ternary-csc", "ternary", "csc", SPARSE, 4, None),
     ("pq", "pq", "none", (1.0,), 4, None),
 ]
-FIT_SHAPES = [(64, 100), (128, 120), (256, 300), (1024, 120)]  # (inputs, outputs) the model is fitted on
+FIT_SHAPES = [(64, 100), (128, 120), (128, 256), (256, 300), (1024, 120)]  # (inputs, outputs) fitted on
 HELD_SHAPES = [(784, 300), (512, 256)]  # never fitted: the model's check
+WIDE_POINTERS = (1024, 300, 0.3)  # fitted too: >= 2^16 stored entries, gen-c's uint32 pointers
 CMSIS_NN_M4 = {(64, 300): 2.655, (784, 300): 1.939}
 HEADLINE = (784, 300, 0.1)
 
@@ -110,7 +111,7 @@ def _groups(models: dict, budget: int) -> list[dict]:
 def measure(target: str, n_in: int, n_out: int, density: float, regime: str, workdir: Path, only=None):
     from hwq.codegen import gen_c
     from hwq.codegen.targets import TARGETS
-    from hwq.cost.arm import distinct_nonzero_values
+    from hwq.cost.arm import column_visits, distinct_nonzero_values
     from hwq.ir.rewrite import branches
 
     models = layer_models(n_in, n_out, density, only=only)
@@ -129,7 +130,10 @@ def measure(target: str, n_in: int, n_out: int, density: float, regime: str, wor
             w = next(iter(models[label][0].weighted()))
             rows[label] = {"instructions": layer["instructions"], "code_bytes": layer.get("code_bytes"),
                            "match": layer["match"], "stored": w.weight.stored, "nnz": w.weight.nnz(),
-                           "groups": distinct_nonzero_values(w), "rows": n_out, "cols": n_in,
+                           "groups": distinct_nonzero_values(w), "bits": w.weight.values.payload_bits(),
+                           **(dict(zip(("visited", "active_cols"), column_visits(w, x[:1])))
+                              if w.weight.sparse is not None and w.weight.sparse.format == "csc" else {}),
+                           "rows": n_out, "cols": n_in,
                            "input_density": d_in, "kernel": layer["kernel"].split("+relu")[0]}
     return {"match": match}, rows
 
@@ -143,6 +147,7 @@ def _plan(have: list[str], quick: bool) -> list[tuple]:
             for d in SPARSE + (1.0,):
                 for regime in (("dense", "relu19") if d < 1 else ("dense",)):
                     plan.append((t, i, o, d, regime))
+        plan += [(t, *WIDE_POINTERS, regime) for regime in ("dense", "relu19")]
     return plan
 
 
@@ -159,13 +164,15 @@ def run(quick: bool = False) -> list[Row]:
         return [Row("genc", "skipped", "no ARM cross compiler / qemu (apt-get install gcc-arm-none-eabi qemu-system-arm)")]
     samples = []
     side: dict = {}
+    cases: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for t, i, o, d, regime in _plan(have, quick):
             rep, res = measure(t, i, o, d, regime, Path(tmp), only=("pow2-csr", "codebook-csr") if quick else None)
             case = f"{t} {i}x{o} {int(d * 100)}% {regime}"
             if not quick:  # progress on stderr: a full run takes minutes
                 print(case, {k: round(v["instructions"] / (i * o), 3) for k, v in res.items()}, file=sys.stderr, flush=True)
-            rows.append(Row(case, "bit-exact (every branch)", check(rep["match"], f"{case}: mismatch")))
+            check(rep["match"], f"{case}: mismatch")
+            cases[t] = cases.get(t, 0) + 1
             headline = (i, o, d) == HEADLINE or quick
             for label, r in res.items():
                 per_mac = r["instructions"] / (i * o)
@@ -174,10 +181,13 @@ def run(quick: bool = False) -> list[Row]:
                 if r["code_bytes"] is not None and regime == "dense" and headline:
                     rows.append(Row(case, f"{label} kernel code", r["code_bytes"], "B"))
                 samples.append({"target": t, "regime": regime, "label": label, "shape": f"{i}x{o}", "density": d,
-                                **{k: r[k] for k in ("kernel", "stored", "nnz", "groups", "rows", "cols",
-                                                     "input_density", "instructions")}})
+                                **{k: r[k] for k in ("kernel", "stored", "nnz", "groups", "bits", "rows", "cols",
+                                                     "input_density", "instructions", "visited", "active_cols")
+                                   if k in r}})
             if not quick:
                 save(samples)  # after every case: a long run keeps what it measured
+    for t, n in cases.items():
+        rows.append(Row(f"{t}: {n} cases", "bit-exact (every branch of every case)", "ok"))
     for (t, label), reg in side.items():  # both input regimes side by side
         dense, relu = reg.get("dense"), reg.get("relu19")
         i, o, d = HEADLINE if not quick else (64, 16, 0.1)
@@ -205,27 +215,33 @@ def save(samples: list[dict]) -> None:
     (ROOT / "bench" / "genc_arm_model.json").write_text(json.dumps(
         {"about": "exact qemu instruction counts of gen-c's layer kernels (bench/bench_genc.py); "
                   "bench/fit_arm_model.py fits hwq/cost/arm_models/genc_qemu_fit.json from them",
-         "fit_shapes": [f"{i}x{o}" for i, o in FIT_SHAPES], "held_shapes": sorted(f"{i}x{o}" for i, o in HELD_SHAPES),
+         "fit_shapes": [f"{i}x{o}" for i, o in FIT_SHAPES] + ["%dx%d" % WIDE_POINTERS[:2]], "held_shapes": sorted(f"{i}x{o}" for i, o in HELD_SHAPES),
          "measurements": samples}, indent=1) + "\n")
 
 
-def remeasure(labels: list[str], targets: list[str]) -> None:
-    """Measure only ``labels`` on ``targets`` at every shape of the plan and replace their rows
-    in bench/genc_arm_model.json (after a change to those kernels alone)."""
+def remeasure(labels: list[str], targets: list[str], shape: str | None = None) -> None:
+    """Measure only ``labels`` (``all``: every one) on ``targets`` at every shape of the plan
+    (or only ``shape``, e.g. 1024x300) and replace their rows in bench/genc_arm_model.json
+    (after a change to those kernels alone)."""
     path = ROOT / "bench" / "genc_arm_model.json"
+    if labels == ["all"]:
+        labels = [e[0] for e in ENCODINGS]
     keys = {lab.replace("-", "_") for lab in labels}
     keep = [s for s in json.loads(path.read_text())["measurements"]
-            if not (s["target"] in targets and s["label"] in keys)]
+            if not (s["target"] in targets and s["label"] in keys and shape in (None, s["shape"]))]
     with tempfile.TemporaryDirectory() as tmp:
         for t, i, o, d, regime in _plan(targets, False):
+            if shape not in (None, f"{i}x{o}"):
+                continue
             _, res = measure(t, i, o, d, regime, Path(tmp), only=labels)
             for label, r in res.items():
                 print(t, i, o, d, regime, label, round(r["instructions"] / (i * o), 3), r["kernel"], file=sys.stderr, flush=True)
                 keep.append({"target": t, "regime": regime, "label": label, "shape": f"{i}x{o}", "density": d,
-                             **{k: r[k] for k in ("kernel", "stored", "nnz", "groups", "rows", "cols",
-                                                  "input_density", "instructions")}})
+                             **{k: r[k] for k in ("kernel", "stored", "nnz", "groups", "bits", "rows", "cols",
+                                                  "input_density", "instructions", "visited", "active_cols")
+                                if k in r}})
                 save(keep)
 
 
-if __name__ == "__main__":  # python bench/bench_genc.py LABEL[,LABEL] TARGET[,TARGET]: re-measure those
-    remeasure(sys.argv[1].split(","), sys.argv[2].split(","))
+if __name__ == "__main__":  # python bench/bench_genc.py LABEL[,LABEL]|all TARGET[,TARGET] [SHAPE]: re-measure
+    remeasure(sys.argv[1].split(","), sys.argv[2].split(","), sys.argv[3] if len(sys.argv) > 3 else None)

@@ -2,7 +2,7 @@
 
 Reads the exact qemu counts in bench/genc_arm_model.json ("measurements", written by
 bench/bench_genc.py) and writes hwq/cost/arm_models/genc_qemu_fit.json, the package data of
-hwq/cost/arm.py. Per (target, kernel), least squares on the relative error (each row divided
+hwq/cost/arm.py. Per (target, kernel, code bits), least squares on the relative error (each row divided
 by the measured count) over both input regimes, with hwq/cost/arm.py's terms (one
 definition: ``features``):
 
@@ -27,17 +27,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hwq.cost.arm import features, predict  # noqa: E402
+from hwq.cost.arm import features, fit_key, predict  # noqa: E402
 
 
 def sample_features(s: dict) -> dict[str, float]:
-    return features(s["kernel"], s["stored"], s["nnz"], s["rows"], s["cols"], s["groups"], s["input_density"])
+    return features(s["kernel"], s["stored"], s["nnz"], s["rows"], s["cols"], s["groups"], s["input_density"],
+                    s.get("visited"), s.get("active_cols"))
 
 
 def fit(samples: list[dict]) -> dict:
     groups: dict = {}
     for s in samples:
-        groups.setdefault((s["target"], s["kernel"]), []).append(s)
+        groups.setdefault((s["target"], fit_key(s["kernel"], s["bits"])), []).append(s)
     out: dict = {}
     for (target, kernel), ss in sorted(groups.items()):
         terms = list(sample_features(ss[0]))
@@ -52,7 +53,7 @@ def held_out_errors(model: dict, samples: list[dict]) -> dict[str, list[tuple[di
     """Per target: (sample, estimate, relative error) for every sample whose kernel was fitted."""
     out: dict = {}
     for s in samples:
-        c = model.get(s["target"], {}).get(s["kernel"])
+        c = model.get(s["target"], {}).get(fit_key(s["kernel"], s["bits"]))
         if c is not None:
             est = predict(c, sample_features(s))
             out.setdefault(s["target"], []).append((s, est, (est - s["instructions"]) / s["instructions"]))
@@ -64,6 +65,11 @@ def main() -> None:
     samples, held = data["measurements"], set(data["held_shapes"])
     errs = held_out_errors(fit([s for s in samples if s["shape"] not in held]), [s for s in samples if s["shape"] in held])
     band = {t: round(max(abs(e[2]) for e in es), 4) for t, es in errs.items()}
+    per_kernel: dict = {}
+    for t, es in errs.items():
+        for smp, _, err in es:
+            key = f"{smp['kernel']}#{smp['bits']}"
+            per_kernel.setdefault(t, {})[key] = max(per_kernel.get(t, {}).get(key, 0.0), round(abs(err), 4))
     targets = sorted({s["target"] for s in samples})
     doc = {
         "about": "per target and gen-c kernel: code-grouped kernels per_nonzero*nnz + per_row_group*rows*groups + "
@@ -82,6 +88,7 @@ def main() -> None:
                          f"{', '.join(sorted(held))} when fitted on {', '.join(data['fit_shapes'])}"
                       for t, b in band.items()},
             "max_relative_error": band,
+            "max_relative_error_per_kernel": per_kernel,
         },
         "model": fit(samples),
         "measurements": samples,

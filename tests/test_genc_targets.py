@@ -146,3 +146,34 @@ def test_dense_codebook_pair_table(tmp_path, target):
     check(rep)
     kinds = {l["name"]: l["kernel"] for l in rep["layers"]}
     assert "/codebook/pairs/" in kinds["fc1"] and "/codebook/pairs/" not in kinds["fc2"]
+
+
+def test_sdot_path_under_cpu_max(tmp_path):
+    """The A53/A72 targets run on qemu's model of the named core (no dot product: the SMLAL
+    path); the SDOT path, taken where getauxval reports the extension, is checked on the same
+    program under -cpu max, with int8 and uint8 activations."""
+    import dataclasses
+
+    from hwq.codegen.build import run
+    from hwq.codegen.targets import TARGETS
+
+    t = need_target("cortex-a53")
+    d = tmp_path / "p"
+    m = merge({"mlp": ir.load(EXAMPLES / "digits_mlp_int8.ir")}, "sdot")
+    gen_c(m, "cortex-a53", d, x=np.load(EXAMPLES / "digits_test_x.npy")[:3])
+    subprocess.run(["make", "-s", "-C", str(d), "prog"], check=True, capture_output=True)
+    for cpu in ("cortex-a53", "max"):
+        status, out = run(d / "prog", dataclasses.replace(t, run=("qemu-aarch64", "-cpu", cpu)))
+        assert status == 0 and "PASS 3 samples" in out, (cpu, out[-200:])
+    assert TARGETS["cortex-a53"].run[-1] == "cortex-a53" and TARGETS["cortex-a72"].run[-1] == "cortex-a72"
+
+
+def test_pq_blocks_of_16_on_aarch64(tmp_path):
+    """Product quantization with long sub-vectors (d = 25: one block of 16 and a tail of 9,
+    the NEON-friendly table loop of AArch64) on the A53, bit-exact."""
+    from hwq.compress.random_model import random_mlp
+
+    need_target("cortex-a53")
+    m = random_mlp("100,20", density=1.0, encoding="pq", bits=4, sparse="none", seed=2)
+    assert m.layers["fc1"].weight.values.codebook.shape[2] >= 16
+    check(gen_c(m, "cortex-a53", tmp_path / "q", run=True, count=False))

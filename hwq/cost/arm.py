@@ -61,18 +61,43 @@ def fit_data() -> dict:
 
 
 def features(kernel: str, stored: float, nnz: float, rows: float, cols: float, groups: float,
-             density: float) -> dict[str, float]:
+             density: float, visited: float | None = None, active: float | None = None) -> dict[str, float]:
     """The fit's terms (bench/fit_arm_model.py fits these, per target and kernel).
 
     Code-grouped kernels (``/grouped/``) read only the non-zeros, once per (row, group) a
     count and one multiply-accumulate or shift; ``groups`` is the number of distinct non-zero
     weight values (gen-c's groups). The others: column-wise (CSC) kernels skip zero
-    activations, so their stored entries and column steps scale with the input density."""
+    activations, so they visit the stored entries of the ``active`` non-zero input columns
+    (``visited``; from the input when known, else ``stored * density`` and ``cols * density``)."""
     if "/grouped/" in kernel:
         return {"per_nonzero": nnz, "per_row_group": rows * groups, "per_row": rows, "per_call": 1.0}
-    d = density if "/csc" in kernel else 1.0
-    return {"per_stored_entry": stored * d, "per_row": rows, "per_nonzero_column": cols * d, "per_column": cols,
-            "per_call": 1.0}
+    csc = "/csc" in kernel
+    d = density if csc else 1.0
+    se = visited if csc and visited is not None else stored * d
+    ac = active if csc and active is not None else cols * d
+    out = {"per_stored_entry": se, "per_row": rows, "per_nonzero_column": ac, "per_column": cols, "per_call": 1.0,
+           # gcc -O2 vectorizes the per-row loops (bias, requantization) only when the trip count is
+           # a multiple of the vector length (AArch64 NEON, Cortex-M55 MVE)
+           "per_row_multiple_of_16": rows if rows % 16 == 0 else 0.0}
+    if "/csc+" in kernel or "/csr+" in kernel:  # gen-c's pointers are uint32 from 2^16 entries on:
+        out["per_stored_entry_wide_pointers"] = se if stored >= 1 << 16 else 0.0  # gcc's loops differ
+    return out
+
+
+def column_visits(layer: WeightedLayer, x: np.ndarray) -> tuple[float, float]:
+    """Mean over the samples of ``x`` (raw integer inputs, (N, cols)) of the stored entries in
+    non-zero input columns and of those columns: what gen-c's CSC kernels walk (they skip raw
+    zeros; the zero point is folded into the bias)."""
+    sp = layer.weight.sparse
+    lengths = np.diff(sp.ptr.astype(np.int64)).astype(np.float64)
+    nz = np.asarray(x).reshape(x.shape[0], -1) != 0
+    return float((nz @ lengths).mean()), float(nz.sum(axis=1).mean())
+
+
+def fit_key(kernel: str, bits: int) -> str:
+    """A fitted model is per gen-c kernel and code width (a 5-bit table kernel builds twice the
+    table of a 4-bit one under the same name)."""
+    return f"{kernel}#{bits}"
 
 
 def predict(coef: dict, feats: dict[str, float]) -> float:
@@ -164,15 +189,38 @@ class ArmCpu(Target):
         nnz = float(w.nnz()) if grouped_ok else 0.0
         groups = float(distinct_nonzero_values(layer)) if grouped_ok else 0.0
 
+        # gen-c's column-wise method for codebook and pow2: a table of the column's products when
+        # it has at least half as many entries as codes, else one product per entry
+        table_ok = None
+        if w.sparse is not None and w.sparse.format == "csc" and enc in ("codebook", "pow2"):
+            n_codes = w.values.codebook.shape[0] if enc == "codebook" else 1 << w.values.bits
+            table_ok = stored / max(1, cols) >= n_codes / 2
+        visited = active = None
+        if (w.sparse is not None and w.sparse.format == "csc" and isinstance(layer, Dense) and c.x_in
+                and c.x_in[0] is not None and np.asarray(c.x_in[0]).reshape(len(c.x_in[0]), -1).shape[1] == cols):
+            visited, active = column_visits(layer, np.asarray(c.x_in[0]))
+
         def feats(k: str, s: float) -> dict[str, float]:
-            return features(k, s, nnz, rows, cols, groups, d)
+            return features(k, s, nnz, rows, cols, groups, d, visited if s == stored else None, active)
+
+        bits = int(w.values.payload_bits())
+        by_kernel: dict[str, dict[int, dict]] = {}
+        for key, coef in fits.items():
+            name, _, b = key.partition("#")
+            by_kernel.setdefault(name, {})[int(b)] = coef
+
+        def at_bits(k: str, b: int | None = None) -> tuple[int, dict]:
+            fb = by_kernel[k]
+            b = min(fb, key=lambda x: (abs(x - bits), x)) if b is None else b  # the nearest fitted width
+            return b, fb[b]
 
         def pick(pre: str, s: float) -> tuple[str, dict] | None:
-            cands = {k: v for k, v in fits.items() if k.startswith(pre)}
+            cands = {k: at_bits(k)[1] for k in by_kernel if k.startswith(pre)}
             # gen-c's rules: code-grouped rows for CSR codebook/pow2/ternary (not on the host);
             # the byte-entry Thumb-2 loops for 4-bit codes with 4-bit indices
             cands = {k: v for k, v in cands.items() if ("/grouped/" not in k or grouped_ok)
-                     and ("/pairs/" not in k or pairs_ok)}
+                     and ("/pairs/" not in k or pairs_ok) and ("/table/" not in k or table_ok is not False)
+                     and ("/plain/" not in k or table_ok is not True)}
             if not asm:
                 cands = {k: v for k, v in cands.items() if not k.endswith("/thumb2") or "/grouped/" in k} or cands
             if not cands:
@@ -188,6 +236,9 @@ class ArmCpu(Target):
             note.append(f"no fitted model for {enc}{'/' + w.sparse.format if w.sparse else ''}: "
                         f"counted as dense int8 ({chosen[0]})")
         kernel, coef = chosen
+        fitted_bits = at_bits(kernel)[0]
+        if fitted_bits != bits and not kernel.startswith("dense/int8/"):
+            note.append(f"fitted at {fitted_bits}-bit codes, this layer has {bits}")
         if not asm and kernel.endswith("/thumb2") and "/grouped/" not in kernel:
             note.append("fitted on the 4-bit Thumb-2 kernel; this layer's codes run gen-c's C kernel (estimate low)")
         n = predict(coef, feats(kernel, s))
