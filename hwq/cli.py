@@ -82,63 +82,56 @@ def info(model: str, as_json: bool, as_csv: bool) -> None:
 # --------------------------------------------------------------------------- run
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False),
-              help=".npy batch, [N, *input shape] or flat rows [N, size].")
+@click.option("--input", "input_specs", required=True, multiple=True, metavar="[NAME=]FILE",
+              help=".npy batch, [N, *input shape] or flat rows [N, size]; NAME=x.npy per graph input "
+                   "(repeat), or one .npz with a member per input name.")
 @click.option("--input-kind", type=click.Choice(["auto", "quantized", "real"]), default="auto", show_default=True,
               help="quantized: integer codes on the input's grid; real: values to quantize (uint8 images "
                    "too); auto: integer arrays are codes, float arrays are real.")
 @click.option("--dequantize", is_flag=True, help="int mode: print/write real values (q - zero_point) * scale.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the output as .npy.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write the outputs: .npz holds every output by name; .npy the first (named in the message).")
 @click.option("--mode", type=click.Choice(["int", "float"]), default=None,
               help="int: the bit-exact golden model (default for quantized models); float: reference.")
 @click.option("--json", "as_json", is_flag=True, help="Print outputs and argmax as JSON.")
 @click.option("--dump", "dump_dir", type=click.Path(file_okay=False),
               help="Also write every layer's output as DIR/<layer>.npy (for debugging back ends).")
 @guarded
-def run(model: str, input_path: str, input_kind: str, dequantize: bool, output: str | None, mode: str | None,
-        as_json: bool, dump_dir: str | None) -> None:
+def run(model: str, input_specs: tuple[str, ...], input_kind: str, dequantize: bool, output: str | None,
+        mode: str | None, as_json: bool, dump_dir: str | None) -> None:
     """Run the golden model on an input batch."""
     from hwq.dump import check_dump_dir, write_dump
     from hwq.golden import run_float, run_int
     from hwq.ir.atomic import check_output, refuse_inputs
-    from hwq.npyio import load_npy, save_npy
+    from hwq.run_io import input_files, output_values, read_inputs, write_outputs
 
+    files = input_files(input_specs)
     if output:
         check_output(output)
-        refuse_inputs(output, [model, input_path])
+        refuse_inputs(output, [model, *files])
     m = _load(model)
     if dump_dir is not None:
-        check_dump_dir(dump_dir, list(m.layers), inputs=[model, input_path, output])
-    import numpy as np
-
-    x = load_npy(input_path)
-    shape = tuple(m.inputs[0].shape) if len(m.inputs) == 1 else None
-    if shape is not None and x.ndim == 2 and len(shape) > 1 and x.shape[1] == int(np.prod(shape)):
-        x = x.reshape((len(x),) + shape)  # flat rows (e.g. digits_test_x.npy) for an image input
-    if input_kind == "real":
-        x = x.astype(np.float64)
-    elif input_kind == "quantized" and x.dtype.kind not in "iu":
-        raise HwqError(f"--input-kind quantized: {input_path} holds {x.dtype} values, not integer codes")
+        check_dump_dir(dump_dir, list(m.layers), inputs=[model, *files, output])
+    x = read_inputs(m, input_specs, input_kind)
     mode = mode or ("int" if m.is_quantized else "float")
     outs = (run_int if mode == "int" else run_float)(m, x, keep_all=dump_dir is not None)
     if dump_dir is not None:
         write_dump(dump_dir, outs)
-    name = m.outputs[0]
-    y = outs[name]
-    q = m.layers[name].quant
-    if dequantize and mode == "int" and q is not None:
-        y = (y.astype(np.float64) - q.zero_point) * q.scale
+    ys = output_values(m, outs, mode, dequantize)
     if output:
-        save_npy(output, y)
+        what = write_outputs(output, ys)
     if as_json:
+        name, y = next(iter(ys.items()))
         click.echo(json.dumps({"model": m.name, "mode": mode, "output": name,
                                "shape": list(y.shape), "argmax": y.reshape(y.shape[0], -1).argmax(1).tolist(),
-                               "values": y.tolist()}))
+                               "values": y.tolist(),
+                               "outputs": {n: {"shape": list(v.shape), "values": v.tolist()} for n, v in ys.items()}}))
     elif not output:
-        click.echo(f"{name} ({mode}): shape {list(y.shape)}")
-        click.echo(f"argmax: {y.reshape(y.shape[0], -1).argmax(1).tolist()}")
+        for name, y in ys.items():
+            click.echo(f"{name} ({mode}): shape {list(y.shape)}")
+            click.echo(f"argmax: {y.reshape(y.shape[0], -1).argmax(1).tolist()}")
     else:
-        click.echo(f"wrote {output}: {name} ({mode}) shape {list(y.shape)}", err=is_stdout(output))
+        click.echo(f"wrote {output}: {what} ({mode})", err=is_stdout(output))
 
 
 # --------------------------------------------------------------------------- compress

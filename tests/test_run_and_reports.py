@@ -79,3 +79,54 @@ def test_report_names_both_rates(tmp_path):
     assert after[3] == f"{1 / info['compression_rate']:.1f}x"  # DC rate
     assert abs(float(after[7][:-1]) - int(before[1]) / int(after[1])) < 0.06  # vs input, from the byte counts
     assert "DC rate" in r.stdout and "vs input" in r.stdout
+
+
+def _two_inputs_two_outputs(tmp_path):
+    """a, b -> add -> dense (output y) and relu(a) (output r); float weights."""
+    rng = np.random.default_rng(4)
+    m = ir.Model("two", {}, ["fc", "r"])
+    L = m.layers
+    L["a"] = ir.Input("a", [], shape=(6,))
+    L["b"] = ir.Input("b", [], shape=(6,))
+    L["s"] = ir.Add("s", ["a", "b"])
+    L["fc"] = ir.Dense("fc", ["s"], in_features=6, out_features=3,
+                       weight=ir.Weight((3, 6), ir.Float32Values(rng.normal(size=18).astype(np.float32))),
+                       bias=rng.normal(size=3).astype(np.float32))
+    L["r"] = ir.ReLU("r", ["a"])
+    path = tmp_path / "two.ir"
+    ir.save(ir.validate(m), path)
+    a, b = rng.normal(size=(5, 6)), rng.normal(size=(5, 6))
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    np.savez(tmp_path / "ab.npz", a=a, b=b)
+    want = {"fc": (a + b) @ m.layers["fc"].weight.dense_float().T + m.layers["fc"].bias, "r": np.maximum(a, 0)}
+    return path, want
+
+
+def test_run_several_inputs_and_every_output_as_npz(tmp_path):
+    path, want = _two_inputs_two_outputs(tmp_path)
+    for inputs in (["--input", f"a={tmp_path / 'a.npy'}", "--input", f"b={tmp_path / 'b.npy'}"],
+                   ["--input", tmp_path / "ab.npz"]):
+        out = tmp_path / "y.npz"
+        r = ok("run", path, *inputs, "-o", out)
+        assert "fc [5, 3]" in r.stdout and "r [5, 6]" in r.stdout
+        got = np.load(out)
+        assert sorted(got.files) == ["fc", "r"]
+        np.testing.assert_allclose(got["fc"], want["fc"], rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(got["r"], want["r"])
+        out.unlink()
+    # .npy holds one output: the message names it and the one left out
+    r = ok("run", path, "--input", tmp_path / "ab.npz", "-o", tmp_path / "y.npy")
+    assert "fc [5, 3]" in r.stdout and "not written: r" in r.stdout
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want["fc"], rtol=1e-6, atol=1e-6)
+
+
+def test_run_input_mistakes_are_one_line(tmp_path):
+    path, _ = _two_inputs_two_outputs(tmp_path)
+    a, b = f"a={tmp_path / 'a.npy'}", f"b={tmp_path / 'b.npy'}"
+    for args, needle in ((["--input", a], "no array for the model's input 'b'"),
+                         (["--input", tmp_path / "a.npy"], "has 2 inputs"),
+                         (["--input", a, "--input", b, "--input", f"c={tmp_path / 'a.npy'}"], "no input 'c'"),
+                         (["--input", a, "--input", tmp_path / "ab.npz"], "a given twice")):
+        assert needle in one_error_line(invoke("run", path, *args, "-o", tmp_path / "z.npz"))
+        assert not (tmp_path / "z.npz").exists()
