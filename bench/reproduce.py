@@ -160,6 +160,8 @@ def sec_slq(seeds, plot):
     for bits in (3, 2):
         k = (1 << (bits - 1)) + 1
         for label, kw in (("SLQ, loss-based partition", {}), ("INQ magnitude order", {"order": "magnitude"}),
+                          ("SLQ, loss-based, density (non-linear) init", {"init": "density"}),
+                          ("INQ magnitude order, density init", {"order": "magnitude", "init": "density"}),
                           ("one-shot k-means", {"partition": str(k)})):
             r = run(LENET, "slq", seeds, data=data, wbits=bits, retrain_epochs=3, **kw)
             lines.append(f"| {label} | {bits} | {k} | {ms(r['acc'])} | {r['rate']:.1f}× ({r['rate_h']:.1f}×) |")

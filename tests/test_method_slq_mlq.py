@@ -138,3 +138,20 @@ def invoke(*args):
 def test_cli_bad_parameters(tmp_path, method, args, needle):
     r = invoke("compress", MLP, "-o", tmp_path / "x.ir", "--method", method, "--data", "digits", *args)
     assert r.exit_code == 1 and needle in r.output and r.output.count("\n") == 1
+
+
+@pytest.mark.parametrize("init", ["linear", "density"])
+def test_two_bit_slq_keeps_both_signs_in_every_layer(init):
+    """2 bits: K = 3 centroids {negative, 0, positive}. Once one sign's cluster is quantized,
+    the re-clustering must still find the other sign: a one-point linear start at min(w) (numpy's
+    linspace) put the free centroid on the wrong side, every weight of the other sign fell to
+    0 and digits LeNet collapsed to 25 % (docs/methods/slq.md)."""
+    model = ir.load(MLP.parent / "digits_lenet.ir")  # conv1: its negative cluster is quantized first
+    for order in ("magnitude", "loss"):
+        res = compress_model_method(model, _small(), MethodParams(method="slq", wbits=2, order=order, init=init,
+                                                                  data="digits", score_samples=60))
+        for l in model.weighted():
+            w = l.weight.dense_float()
+            assert (w > 0).any() and (w < 0).any()
+            cent = np.array(res.provenance["centroids"][l.name])
+            assert cent.size == 3 and (cent < 0).sum() == 1 and (cent > 0).sum() == 1, (order, l.name, cent)

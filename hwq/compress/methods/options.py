@@ -25,7 +25,7 @@ SCHEMES = {"pow2_bits": "--pow2", "ternary": "--ternary", "int8": "--int8"}
 # the options every method reads; READS: the others, per method. An option a method does not
 # read, given with a value other than its default, is refused in one line (never ignored).
 EVERY = {"method", "retrain_epochs", "lr", "act_bits", "pow2_act", "data", "calib", "calib_samples", "seed"}
-_SLQ = {"wbits", "partition", "order", "score_samples", "value_bits"}
+_SLQ = {"wbits", "partition", "order", "score_samples", "value_bits", "init"}
 READS = {
     "deep-compression": {"prune", "prune_quality", "prune_steps", "share_bits", "init", "index_bits",
                          "value_bits", "sparse"},

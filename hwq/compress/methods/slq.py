@@ -128,6 +128,22 @@ def masked_retrain(model, weights, biases, data, free, p, log) -> None:
     biases.update({n: b.copy() for n, b in res.biases.items()})
 
 
+def _init_centroids(xs: np.ndarray, n: int, init: str) -> np.ndarray:
+    """k-means start: ``linear`` spaces ``n`` centroids evenly over [min, max] (one centroid: the
+    midpoint; numpy's one-point linspace would put it at the minimum, on the far side of the
+    remaining weights once one sign's cluster is quantized); ``density`` puts them at the
+    quantiles (i + 0.5) / n (a non-linear initialisation, denser where the weights are; the
+    seed's Table 5 prefers a non-linear one and uses it in all its experiments)."""
+    if not xs.size:
+        return np.zeros(n)
+    if init == "density":
+        return np.quantile(xs, (np.arange(n) + 0.5) / n)
+    if init != "linear":
+        raise HwqError(f"--init {init}: --method slq/eslq take linear or density")
+    lo, hi = float(xs.min()), float(xs.max())
+    return np.array([(lo + hi) / 2]) if n == 1 else np.linspace(lo, hi, n)
+
+
 def _partition_sizes(p, k: int) -> tuple[int, ...]:
     if p.partition is None:
         return default_partition(k)
@@ -175,8 +191,9 @@ def compress(model, data, p, log=None) -> MethodResult:
             done = sorted(set(fixed[n]))  # the fixed part of the codebook, held in the clustering
             kt = k - len(done)
             pin = 0.0 not in done
-            lo, hi = (float(xs.min()), float(xs.max())) if xs.size else (0.0, 0.0)
-            new_c = np.concatenate([np.linspace(lo, hi, kt - 1), [0.0]]) if pin else np.linspace(lo, hi, kt)
+            new_c = _init_centroids(xs, kt - 1 if pin else kt, p.init)
+            if pin:
+                new_c = np.concatenate([new_c, [0.0]])
             init = np.concatenate([done, new_c])
             order_init = np.argsort(init, kind="stable")
             init = init[order_init]
@@ -222,7 +239,7 @@ def compress(model, data, p, log=None) -> MethodResult:
         report.append(f"{n:8}{bits[n]:>5}{cent.size:>7}  {' '.join(f'{v:.4g}' for v in cent)}")
     report.append(f"partition {list(sizes)} ({order} order), {len(sizes)} iterations, "
                   f"{p.retrain_epochs} epochs each; SLQ accounting {32 / bits[names[0]]:.1f}x (32 / b)")
-    prov = {"bits": bits, "levels": k, "partition": list(sizes), "order": order,
+    prov = {"bits": bits, "levels": k, "partition": list(sizes), "order": order, "init": p.init,
             "beta": beta if eslq else None, "t_centroids": p.t_centroids if eslq else None,
             "retrain_epochs": p.retrain_epochs, "centroids": {n: sorted(set(fixed[n])) for n in names},
             "steps": history}
