@@ -28,23 +28,11 @@ def default_inputs(model: Model, samples: int, seed: int = 0) -> np.ndarray:
 
 
 def auto_config(model: Model, cfg: EieConfig | None = None, layer: str | None = None) -> EieConfig:
-    """``cfg`` (default ``EieConfig()``) with the first weight mode, in the order of
-    ``hwq.eie.config.WEIGHT_MODES`` preferences (ternary, pow2, codebook), that the model's
-    weights can be mapped in; the error of the last mode when none can."""
-    from hwq.eie.config import WEIGHT_MODES
-    from hwq.eie.program import plan_model
+    """``cfg`` (default ``EieConfig()``) in the weight mode the model's weights (or its one
+    ``layer``'s) call for: ``hwq.eie.weight_mode``, the rule ``hwq gen-rtl`` uses too."""
+    from hwq.eie.weight_mode import with_auto_weight_mode
 
-    cfg = EieConfig() if cfg is None else cfg
-    modes = [m for m in ("ternary", "pow2", "codebook") if m in WEIGHT_MODES]
-    for i, mode in enumerate(modes):
-        c = cfg.replace(weight_mode=mode, weight_bits=2 if mode == "ternary" else cfg.weight_bits)
-        try:
-            plan_model(model, c, layer)
-            return c
-        except HwqError:
-            if i == len(modes) - 1:
-                raise
-    raise AssertionError("unreachable")
+    return with_auto_weight_mode(model, EieConfig() if cfg is None else cfg, layer)
 
 
 def simulate(model: Model, x: np.ndarray | None = None, cfg: EieConfig | None = None, *,

@@ -100,6 +100,10 @@ def test_auto_weight_mode():
     assert make_config(cb, None, None, None, "auto", ()).weight_mode == "codebook"
     with pytest.raises(HwqError, match="distinct positive weight values"):
         plan_model(cb, make_config(cb, None, None, None, "ternary", ()))
+    # one rule: hwq simulate's Python API (and so the sweep) picks what the commands pick
+    from hwq.sim.api import auto_config
+    for m in (t, cb, ir.load("examples/digits_mlp_pow2.ir")):
+        assert auto_config(m) == make_config(m, None, None, None, "auto", ())
 
 
 def test_balanced_row_map():

@@ -8,9 +8,8 @@ from pathlib import Path
 import click
 
 from hwq.eie.config import EieConfig, parse_params
-from hwq.eie.mapping import pow2_codes, ternary_table
+from hwq.eie.weight_mode import with_auto_weight_mode
 from hwq.errors import HwqError, IRError
-from hwq.ir.layers import Dense
 
 
 def accelerator_options(fn):
@@ -28,32 +27,6 @@ def accelerator_options(fn):
     for o in reversed(opts):
         fn = o(fn)
     return fn
-
-
-def _all_fit(model, fits) -> bool:
-    """Does ``fits(w_int of a dense layer)`` hold (no HwqError) for every integer dense layer?"""
-    for layer in model.weighted():
-        if not isinstance(layer, Dense) or layer.weight is None or not layer.weight.is_integer:
-            continue
-        try:
-            fits(layer.weight.values.int_values() if layer.weight.values.ELEMENTWISE
-                 else layer.weight.dense_int().reshape(-1))
-        except HwqError:
-            return False
-    return True
-
-
-def _auto_mode(model, cfg: EieConfig) -> str:
-    """ternary when every layer has at most one positive and one negative weight value, else pow2
-    when every weight is a power of two, else codebook (docs/eie.md)."""
-    if model is None:
-        return "codebook"
-    tern = cfg.replace(weight_mode="ternary", value_bits=24)
-    if _all_fit(model, lambda w: ternary_table(w, tern, "")):
-        return "ternary"
-    if _all_fit(model, lambda w: pow2_codes(w, cfg.replace(weight_mode="pow2", weight_bits=7), "")):
-        return "pow2"
-    return "codebook"
 
 
 def make_config(model, config_path, n_pe, fifo_depth, weight_mode, params) -> EieConfig:
@@ -74,8 +47,7 @@ def make_config(model, config_path, n_pe, fifo_depth, weight_mode, params) -> Ei
     cfg = parse_params(list(params), base.replace(**changes))
     if weight_mode == "auto":
         if not config_path and not any(p.startswith("weight_mode=") for p in params):
-            mode = _auto_mode(model, cfg)
-            cfg = cfg.replace(weight_mode=mode, weight_bits=2 if mode == "ternary" else cfg.weight_bits)
+            cfg = with_auto_weight_mode(model, cfg)
     else:
         cfg = cfg.replace(weight_mode=weight_mode)
     return cfg
