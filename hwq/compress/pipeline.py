@@ -18,6 +18,7 @@ import numpy as np
 
 from hwq.compress.plan import Plan, Scheme, build_plan, for_layer, parse_per_layer  # noqa: F401 (API)
 from hwq.compress.prune import prune_quality
+from hwq.compress.run_options import check_run_options
 from hwq.compress.stages import State, float_model
 from hwq.compress.stages.calibrate import CALIBRATION_SAMPLES, calibrate
 from hwq.compress.stages.encode import encode
@@ -135,20 +136,9 @@ class CompressOptions:
             raise HwqError(f"--pq {self.pq[0]}:{self.pq[1]}: DIM >= 1 and 1 <= K <= 65536")
         if self.pq is not None and (self.pruning or self.sparse in ("csr", "csc")):
             raise HwqError("--pq is dense only: it cannot be combined with pruning or a sparse layout")
-        if self.act_bits is not None and not 2 <= self.act_bits <= 16:
-            raise HwqError(f"--act-bits {self.act_bits}: must be in [2, 16]")
-        if self.retrain_epochs < 0:
-            raise HwqError("--retrain-epochs must be >= 0")
-        if self.retrain_epochs and self.data is None:
-            raise HwqError("--retrain-epochs needs a labelled data set (--data digits or an .npz)")
-        if self.act_bits is not None and self.data is None and self.calib is None:
-            raise HwqError("--act-bits needs a data set (--data digits) or calibration samples (--calib x.npy)")
-        if self.calib_samples < 1:
-            raise HwqError(f"--calib-samples {self.calib_samples}: must be >= 1")
+        check_run_options(self)
         if self.pow2_act and self.act_bits is None:
             raise HwqError("--pow2-act needs --act-bits")
-        if not self.lr > 0:
-            raise HwqError("--lr must be positive")
         if self.seed < 0:
             raise HwqError(f"--seed {self.seed}: must be >= 0")
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 
 import click
 
+from hwq.compress.run_options import check_run_options
 from hwq.errors import HwqError
 
 METHOD_NAMES = ("deep-compression", "qcnn", "slq", "eslq", "mlq", "ttq", "sqs", "qp-codec")
@@ -175,16 +176,7 @@ class MethodParams:
             raise HwqError(f"--max-accuracy-drop {self.max_accuracy_drop}: must be >= 0")
         if self.prune_steps < 1:
             raise HwqError("--prune-steps must be >= 1")
-        if self.retrain_epochs < 0 or not self.lr > 0:
-            raise HwqError("--retrain-epochs must be >= 0 and --lr positive")
-        if self.act_bits is not None and not 2 <= self.act_bits <= 16:
-            raise HwqError(f"--act-bits {self.act_bits}: must be in [2, 16]")
-        if self.retrain_epochs and self.data is None:
-            raise HwqError("--retrain-epochs needs a data set (--data digits)")
-        if self.act_bits is not None and self.data is None and self.calib is None:
-            raise HwqError("--act-bits needs a data set (--data digits) or calibration samples (--calib x.npy)")
-        if self.calib_samples < 1:
-            raise HwqError(f"--calib-samples {self.calib_samples}: must be >= 1")
+        check_run_options(self)
 
 
 _DEFAULTS = {f.name: f.default for f in fields(MethodParams)}
