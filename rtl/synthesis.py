@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,8 @@ from pathlib import Path
 
 from hwq.eie.config import EieConfig
 from hwq.errors import HwqError
-from hwq.rtl.design_key import design_key
+from hwq.ir.atomic import atomic_write
+from hwq.rtl.design_key import cache_root, design_key
 
 GATES = "AND,NAND,OR,NOR,XOR,XNOR,MUX"
 SCRIPT = f"""read_rtlil design.il
@@ -51,10 +51,6 @@ tee -q -o stat.json stat -json
 """
 LOGIC = {f"$_{g}_" for g in GATES.split(",")} | {"$_NOT_"}
 TOP = "eie_top"
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("HWQ_CACHE", Path.home() / ".cache" / "hwq")) / "eie" / "synth"
 
 
 def _yosys_version() -> str:
@@ -116,15 +112,12 @@ def _synthesize(design, top: str) -> dict:
 
 
 def _cached(key: str, make) -> dict:
-    path = _cache_dir() / f"{key}.json"
+    path = cache_root() / "synth" / f"{key}.json"
     if path.exists():
         return json.loads(path.read_text())
     rep = make()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(rep, f, indent=1)
-    os.replace(tmp_name, path)
+    atomic_write(path, lambda f: f.write(json.dumps(rep, indent=1).encode()))
     return rep
 
 

@@ -20,7 +20,8 @@ import numpy as np
 from hwq.eie.config import EieConfig, host_address
 from hwq.eie.program import Program
 from hwq.errors import HwqError
-from hwq.rtl.design_key import design_key
+from hwq.ir.atomic import atomic_write
+from hwq.rtl.design_key import cache_root, design_key
 from hwq.sim import netlist as netlist_module
 from hwq.sim.netlist import NETLISTS, netlist_text
 
@@ -28,10 +29,6 @@ SIMULATORS = ("icarus", "verilator")
 TOP = "eie_top"          # the accelerator (rtl/accelerator.py)
 HARNESS = "eie_harness"  # the simulation top: sim/eie_harness.v around TOP
 OP_END, OP_WRITE, OP_START, OP_WAIT, OP_READ = range(5)
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("HWQ_CACHE", Path.home() / ".cache" / "hwq")) / "eie"
 
 
 def verilog_text(cfg: EieConfig) -> str:
@@ -51,10 +48,7 @@ def verilog_file(cfg: EieConfig, netlist: str = "amaranth") -> Path:
     if not path.exists():
         d.mkdir(parents=True, exist_ok=True)
         text = netlist_text(cfg, TOP, netlist)
-        fd, tmp = tempfile.mkstemp(dir=d, suffix=".v")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: f.write(text.encode()))
         (d / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
     return path
 
