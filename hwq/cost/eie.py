@@ -28,6 +28,7 @@ import numpy as np
 from hwq.cost.targets import LayerCost, LayerCounts, Param, Target
 from hwq.cost.traffic import Level
 from hwq.eie import EieConfig, estimate_layer
+from hwq.eie.config import ROW_MAPS
 from hwq.errors import HwqError
 from hwq.ir.layers import Dense, Flatten, Input, ReLU, Softmax
 
@@ -39,12 +40,13 @@ class Eie(Target):
     DESCRIPTION = "EIE-style sparse accelerator: cycle-exact model of hwq's RTL (docs/eie.md)"
     PARAMS = {
         "clock_hz": Param(_DEFAULT.clock_mhz * 1e6, "Hz", "clock frequency", 1.0),
-        "n_pe": Param(_DEFAULT.n_pe, "PEs", "processing elements (row i -> PE i mod n_pe)", 1),
+        "n_pe": Param(_DEFAULT.n_pe, "PEs", "processing elements (row i -> PE i mod n_pe under row_map mod)", 1),
         "fifo_depth": Param(_DEFAULT.fifo_depth, "entries", "activation FIFO depth per PE", 1),
         "index_bits": Param(_DEFAULT.index_bits, "bits", "relative row index bits (fillers recomputed)", 1),
         "entries_per_word": Param(_DEFAULT.entries_per_word, "entries", "(v, z) entries per sparse SRAM word", 1),
         "sparse_words": Param(_DEFAULT.sparse_words, "words", "sparse-matrix SRAM depth per PE", 1),
         "pointer_bits": Param(_DEFAULT.pointer_bits, "bits", "column pointer width", 4),
+        "row_map": Param(_DEFAULT.row_map, "", f"row-to-PE map: {' or '.join(ROW_MAPS)} (docs/eie.md, Row maps)", None),
         "seed": Param(0, "", "seed of the drawn activation vector (no --input)", None),
         "sample": Param(0, "", "which sample of --input is counted", 0),
     }
@@ -54,8 +56,12 @@ class Eie(Target):
         return EieConfig().replace(
             n_pe=int(p["n_pe"]), fifo_depth=int(p["fifo_depth"]), index_bits=int(p["index_bits"]),
             entries_per_word=int(p["entries_per_word"]), sparse_words=int(p["sparse_words"]),
-            pointer_bits=int(p["pointer_bits"]), clock_mhz=float(p["clock_hz"]) / 1e6,
+            pointer_bits=int(p["pointer_bits"]), row_map=str(p["row_map"]), clock_mhz=float(p["clock_hz"]) / 1e6,
             act_depth=max(1, min(_DEFAULT.act_depth, (1 << 16) // int(p["n_pe"]) - 1)))
+
+    def begin(self, counts: list[LayerCounts]) -> None:
+        self._config()  # a bad parameter (e.g. row_map) fails before any layer
+        self._row_perm: dict[str, np.ndarray | None] = {}  # per layer: its output's physical order
 
     def levels(self) -> list[Level]:
         # every access hits one PE's own bank: its energy is that of a bank of one PE's size
@@ -83,13 +89,17 @@ class Eie(Target):
         layer = c.layer
         none = {"sram": 0.0, "rf": 0.0}
         if isinstance(layer, (Input, Flatten, ReLU, Softmax)):
+            # a view or a fused stage keeps its input's physical order (row_map balanced)
+            self._row_perm[layer.name] = self._row_perm.get(layer.inputs[0]) if layer.inputs else None
             return LayerCost(cycles=0.0, traffic=dict(none), fits={"weights": True, "activations": True},
                              extra={"runs_on": "host" if isinstance(layer, Softmax) else "fused"})
         if not isinstance(layer, Dense):
             raise HwqError(f"--target eie: layer {layer.name!r} is {layer.KIND}; the accelerator runs "
                            "dense layers only (use --target generic)")
         cfg = self._config()
-        r = estimate_layer(layer, self._vector(c), cfg, zero_point=c.in_zero_point)
+        r = estimate_layer(layer, self._vector(c), cfg, zero_point=c.in_zero_point,
+                           col_perm=self._row_perm.get(layer.inputs[0]))
+        self._row_perm[layer.name] = r["row_perm"]
         entries = r["entries_processed"]
         active = r["nonzero_activations"]
         sparse = entries * cfg.entry_bits / 8

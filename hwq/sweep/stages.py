@@ -172,7 +172,8 @@ def _estimate_prepare(params: dict, art: dict) -> None:
 
 
 # the eie target's parameters that come from the point's EieConfig (the simulate stage's too)
-EIE_TARGET_FROM_CONFIG = ("n_pe", "fifo_depth", "index_bits", "entries_per_word", "sparse_words", "pointer_bits")
+EIE_TARGET_FROM_CONFIG = ("n_pe", "fifo_depth", "index_bits", "entries_per_word", "sparse_words", "pointer_bits",
+                          "row_map")
 
 
 def _estimate(params: dict, art: dict) -> dict:
