@@ -4,7 +4,8 @@ fitted ARM instruction model of hwq estimate checked on layers it was not fitted
 For EIE-style layers, every weight encoding and layout -- dense int8 (the CMSIS-NN layout,
 with the target's SIMD path), CSC/CSR codebook and pow2 with 4- and 5-bit codes, CSR as
 code-grouped rows (gen-c's default where faster) and as the IR's byte entries
-(``--no-grouped``), ternary, CSC int8, dense codebook/pow2 and PQ -- is generated as one
+(``--no-grouped``), ternary (CSC, CSR, dense), CSC int8, dense codebook/pow2 (dense pow2 also
+in its packed form, ``pow2-packed``) and PQ -- is generated as one
 branch of one model per (shape, density), so one build and one traced run measure them all.
 Every branch is checked bit for bit against the golden model (``ok``). Instructions are
 exact retired-instruction counts of each layer's kernel (qemu ``-singlestep -d
@@ -56,6 +57,9 @@ ENCODINGS = [  # label, encoding, layout, densities it runs at, code bits, gen-c
     ("pow2-5-csr", "pow2", "csr", SPARSE, 5, None),
     ("pow2", "pow2", "none", (1.0,), 4, None),
     ("ternary-csc", "ternary", "csc", SPARSE, 4, None),
+    ("ternary-csr", "ternary", "csr", SPARSE, 4, None),
+    ("ternary", "ternary", "none", (1.0,), 4, None),
+    ("pow2-packed", "pow2", "none", (1.0,), 4, False),
     ("pq", "pq", "none", (1.0,), 4, None),
 ]
 FIT_SHAPES = [(64, 100), (128, 120), (128, 256), (256, 300), (1024, 120)]  # (inputs, outputs) fitted on
@@ -86,7 +90,7 @@ def inputs(n_in: int, regime: str, n: int = 2, seed: int = 1) -> np.ndarray:
     return x
 
 
-def _groups(models: dict, budget: int) -> list[dict]:
+def _groups(models: dict, budget: int, n_out: int) -> list[dict]:
     """Split the branches (by gen-c option, then so each program's weights stay within
     ``budget`` bytes: the Cortex-M55's 512 kB ITCM holds code, weights and the bundled data)."""
     groups = []
@@ -96,7 +100,10 @@ def _groups(models: dict, budget: int) -> list[dict]:
             if g is not opt:
                 continue
             w = m.weighted()[0].weight
-            nbytes = 3 * w.stored if g is None and w.sparse is not None else \
+            # code-grouped: 2-3 B per entry, on MVE up to 16 B of padding and count per (row, group)
+            grows = g is None and w.values.TYPE in ("codebook", "pow2", "ternary")
+            nbytes = 3 * w.stored + 16 * n_out * 2 ** w.values.payload_bits() if grows else \
+                3 * w.stored if g is None and w.sparse is not None else \
                 w.stored * max(1, w.values.payload_bits() + (w.sparse.index_bits if w.sparse else 0)) // 8
             if cur and size + nbytes > budget:
                 groups.append((opt, cur))
@@ -120,7 +127,7 @@ def measure(target: str, n_in: int, n_out: int, density: float, regime: str, wor
     x = inputs(n_in, regime)
     d_in = float(np.count_nonzero(x[0])) / n_in  # the counted run is the first sample
     rows, match = {}, True
-    for g, (opt, group) in enumerate(_groups(models, budget)):
+    for g, (opt, group) in enumerate(_groups(models, budget, n_out)):
         merged = branches(group, f"bench_{n_in}x{n_out}")
         rep = gen_c(merged, target, workdir / f"{target}_{n_in}x{n_out}_{density}_{regime}_{g}",
                     x=x, run=True, grouped=opt)

@@ -26,16 +26,20 @@ def check(rep):
 
 
 def run_stream(gr, rows: int, x: np.ndarray) -> np.ndarray:
-    """Interpret the stream as the kernels do (running sum, one step per group), modulo 2^32."""
+    """Interpret the stream as the kernels do (running sum, one step per group), modulo 2^32;
+    with lanes > 1 the count is in vectors and the padding index reads the zero after x."""
     out = np.zeros(rows, np.int64)
+    xz = np.concatenate([x, [0]])
     p = 0
     for o in range(rows):
         a = s = 0
         for gs in gr.groups:
-            n = int(gr.stream[p])
+            n = int(gr.stream[p]) * gr.lanes
             cols = gr.stream[p + 1:p + 1 + n].astype(np.int64)
             p += 1 + n
-            t = int(x[cols].sum())
+            k = int(np.count_nonzero(cols < x.size))  # the entries, then less than a vector of padding
+            assert np.all(cols[k:] == x.size) and n - k < gr.lanes
+            t = int(xz[cols].sum())
             s = (s + t if gs.op == "add" else s - t) & M32
             if gr.mode == "abel":
                 a = (a + s * int(gr.coef[gs.coef])) & M32
@@ -77,6 +81,10 @@ def test_stream_reproduces_the_integer_weights(enc, bits, layout):
     np.testing.assert_array_equal(run_stream(gr, 37, x), ref.astype(np.int64))
     nnz = int(np.count_nonzero(w.dense_int()))
     assert gr.nnz == nnz and gr.stream.size == nnz + 37 * len(gr.groups)
+    # padded to vectors of 8 (the MVE kernel): the same sums, every (row, group) a multiple of 8
+    g8 = group_layout(ir.Dense("fc", ["x"], in_features=300, out_features=37, weight=w), lanes=8)
+    np.testing.assert_array_equal(run_stream(g8, 37, x), ref.astype(np.int64))
+    assert g8.nnz == nnz and g8.stream.size == 37 * len(g8.groups) + 8 * g8.units and g8.units >= nnz / 8
 
 
 def grouped_models(seed: int = 0) -> list[ir.Model]:
@@ -96,7 +104,7 @@ def grouped_models(seed: int = 0) -> list[ir.Model]:
             merge(wide, "g_wide")]
 
 
-PATH = {"host": "c", "cortex-a53": "a64", "cortex-m4": "thumb2", "cortex-m55": "thumb2"}
+PATH = {"host": "c", "cortex-a53": "a64", "cortex-m4": "thumb2", "cortex-m55": "mve"}
 
 
 @pytest.mark.parametrize("target", list(PATH))
@@ -132,3 +140,73 @@ def test_grouped_is_chosen_where_it_is_faster(tmp_path):
     kinds = {l["name"]: l["kernel"] for l in rep["layers"]}
     assert kinds["fc1"] == "dense/csr+codebook/grouped/thumb2+relu"
     assert kinds["fc2"] == "dense/csr+codebook/plain/thumb2"  # 6 entries per row, 15 codes
+
+
+def sized_groups(enc: str, seed: int = 0) -> ir.Model:
+    """A CSR layer whose (row, group) counts run through 0..17 (around MVE's 8 lanes: empty,
+    one, 7, 8, 9, 16, 17 entries), every non-zero code used, an empty row, rows that saturate
+    at both ends, a non-zero input zero point."""
+    rng = np.random.default_rng(seed)
+    bits = {"codebook": 4, "pow2": 4, "ternary": 2}[enc]
+    m = random_mlp("300,18", density=0.3, encoding=enc, bits=bits, sparse="csr", index_bits=4, seed=seed)
+    fc = m.layers["fc1"]
+    codes = {"codebook": list(range(1, 16)), "pow2": [k | s << 3 for k in range(1, 8) for s in (0, 1)],
+             "ternary": [1, -1]}[enc]
+    vals = fc.weight.values
+    dense = np.zeros((18, 300), getattr(vals, vals.code_tensor).dtype)
+    for r in range(17):  # row 17 stays empty
+        perm, pos = rng.permutation(300), 0
+        for gi, c in enumerate(codes):
+            n = (r + 5 * gi) % 18
+            dense[r, perm[pos:pos + n]] = c
+            pos += n
+    w = ir.Weight((18, 300), dataclasses.replace(vals, **{vals.code_tensor: dense.reshape(-1)}))
+    fc.weight = to_csr(w, 4)
+    fc.bias_q[0], fc.bias_q[1] = 1 << 28, -(1 << 28)  # saturate high and low
+    return with_zero_points(ir.validate(m), {"input": 7})
+
+
+@pytest.mark.parametrize("target", list(PATH))
+def test_group_sizes_around_the_vector_width(tmp_path, target):
+    """Every grouped kernel (MVE's padded vectors on Cortex-M55) on groups of 0..17 entries,
+    bit-exact for codebook, pow2 and ternary; the counts really cover 0..17."""
+    need_target(target)
+    m = merge({e: sized_groups(e, k) for k, e in enumerate(("codebook", "pow2", "ternary"))}, "sizes")
+    for layer in m.weighted():
+        gr = group_layout(layer)  # entries per (row, group), read off the unpadded stream
+        p, counts = 0, set()
+        for _ in range(18 * len(gr.groups)):
+            counts.add(int(gr.stream[p]))
+            p += 1 + int(gr.stream[p])
+        assert counts == set(range(18)), layer.name
+    x = np.random.default_rng(9).integers(0, 256, (4, 300))
+    x[0] = 255
+    rep = gen_c(m, target, tmp_path / "s", x=x, run=True, count=False, grouped=True)
+    check(rep)
+    assert rep["excluded_samples"] == []
+    assert all(f"/grouped/{PATH[target]}" in l["kernel"] for l in rep["layers"])
+    y = np.load(rep["output"])  # the first output (codebook): rows 0 and 1 clamp high and low
+    q = m.layers[m.outputs[0]].quant
+    assert (y[:, 0] == q.qmax).all() and (y[:, 1] == q.qmin).all()
+
+
+@pytest.mark.parametrize("density", [0.1, 1.0])
+def test_mve_pow2_kernel_has_no_multiply(tmp_path, density):
+    """Cortex-M55, CSR at 10 % and dense pow2 (shift requantization): gen-c picks the MVE
+    code-grouped kernel, whose body gathers (VLDRB.U16 Qd, [Rn, Qm]) and adds across vectors
+    (VADDVA) and holds no scalar or vector multiply."""
+    import re
+    import subprocess
+
+    t = need_target("cortex-m55")
+    m = random_mlp("200,40", density=density, encoding="pow2", bits=4, sparse="csr" if density < 1 else "none",
+                   index_bits=4, pow2_act=True)
+    assert m.layers["fc1"].requant.mode == "shift"
+    rep = gen_c(m, "cortex-m55", tmp_path / "p", run=True, count=False)
+    check(rep)
+    assert rep["layers"][0]["kernel"].startswith(("dense/csr+pow2/grouped/mve", "dense/pow2/grouped/mve"))
+    asm = subprocess.run([t.size_tool.replace("size", "objdump"), "-d", "-m", "armv8.1-m.main", "--no-show-raw-insn",
+                          str(tmp_path / "p" / "prog")], capture_output=True, text=True, check=True).stdout
+    body = re.search(r"<hwq_random_mlp_L_fc1>:\n(.*?)\n\n", asm, re.S).group(1)
+    assert re.search(r"\svldrb\.u16\s+q\d, \[r\d+, q\d\]", body) and "vaddva.u16" in body
+    assert not re.search(r"\s(v?mul|v?mla\w*|mls|[su]mull|[su]mlal|smla\w*|smul\w*|smmul\w*|vml\w*|vqd?r?mul\w*)[.\s]", body)

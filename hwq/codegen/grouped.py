@@ -19,6 +19,12 @@ Zero weights (fillers, the zero code, a zero centroid) are not stored; groups th
 in every row are left out. Storage is 2 bytes per non-zero plus 2 bytes per (row, group)
 plus 4 bytes per group difference: larger than the IR's 1-byte (code, rel) entries, so gen-c
 uses this layout only where it is faster (``use_grouped``) and reports the bytes.
+
+With ``lanes`` > 1 (the MVE kernel of Cortex-M55: 8 uint16 lanes) each (row, group) is padded
+to whole vectors: the count is the number of vectors and the padding entries hold the index
+``cols``, which the kernel points at a zero it appends to its copy of the activations; every
+vector is then three instructions (``VLDRH.U16`` of 8 indices, a gather load of the
+activations, ``VADDVA``) with no predication and no pointer fix-up.
 """
 
 from __future__ import annotations
@@ -37,8 +43,10 @@ ENTRY_BYTES = 12  # ldrh.w + ldr(s)b.w/ldr(s)h.w + add.w/sub.w: fixed 32-bit enc
 # instruction cost model (bench/bench_genc.py under qemu): per non-zero, per (row, group) for
 # abel and horner, per row; the Thumb-2 loops (Cortex-M4/M55), the AArch64 loops (Cortex-A53)
 # and gcc's code for the portable C loop
+# (MVE: per vector of 8 padded entries)
 COSTS = {"thumb2": (3.0, {"abel": 3.5, "horner": 2.5}, 20.0), "a64": (3.0, {"abel": 6.5, "horner": 5.5}, 20.0),
-         "c": (5.5, {"abel": 6.0, "horner": 5.0}, 20.0)}
+         "c": (5.5, {"abel": 6.0, "horner": 5.0}, 20.0), "mve": (3.0, {"abel": 3.5, "horner": 3.0}, 20.0)}
+LANES = {"mve": 8}  # entries per vector of the path's gathers (1: one entry at a time)
 
 
 @dataclass
@@ -54,9 +62,11 @@ class Grouped:
     groups: list[GroupSpec]
     stream: np.ndarray  # uint16: per row, per group, count then column indices
     coef: np.ndarray  # uint32 differences v_g - v_(g+1) (abel), else empty
-    max_count: int
+    max_count: int  # the largest count (entries, or vectors when lanes > 1)
     nnz: int
     final_shift: int = 0  # horner: shift after the last group
+    lanes: int = 1  # entries per count unit: each (row, group) padded to a multiple (index = cols)
+    units: int = 0  # sum of the counts: entries (lanes 1) or vectors the kernel runs per call
 
     def code_bytes(self) -> int:
         return len(self.groups) * (ENTRY_BYTES * self.max_count + 2 * (self.max_count + 1) + 12)
@@ -80,12 +90,12 @@ def _entries(layer: WeightedLayer):
     return r.astype(np.int64), c.astype(np.int64), code
 
 
-def group_layout(layer: WeightedLayer) -> Grouped | None:
+def group_layout(layer: WeightedLayer, lanes: int = 1) -> Grouped | None:
     """The code-grouped form of a codebook, pow2 or ternary weight, or None when it cannot be
-    built (too many columns or groups)."""
+    built (too many columns or groups); ``lanes`` > 1 pads every (row, group) to whole vectors."""
     v = layer.weight.values
     rows, cols = layer.weight.matrix_shape
-    if not isinstance(v, (CodebookValues, Pow2Values, TernaryValues)) or cols > MAX_COLUMNS:
+    if not isinstance(v, (CodebookValues, Pow2Values, TernaryValues)) or cols + (lanes > 1) > MAX_COLUMNS:
         return None
     r, c, code = _entries(layer)
     final_shift = 0
@@ -126,14 +136,17 @@ def group_layout(layer: WeightedLayer) -> Grouped | None:
     order_idx = np.lexsort((c, g, r))
     r, c, g = r[order_idx], c[order_idx], g[order_idx]
     flat = r * n_groups + g
-    counts = np.bincount(flat, minlength=rows * n_groups) if n_groups else np.zeros(0, np.int64)
+    counts = np.bincount(flat, minlength=rows * n_groups)
     nnz = int(c.size)
-    stream = np.zeros(rows * n_groups + nnz, np.uint16)
-    before = np.concatenate([[0], np.cumsum(counts)[:-1]]) if counts.size else counts
-    stream[np.arange(rows * n_groups) + before] = counts  # count of (row, group) f sits after f counts and its predecessors
-    stream[flat + 1 + np.arange(nnz)] = c
-    max_count = int(counts.max()) if counts.size else 0
-    return Grouped(mode, specs, stream, coef, max_count, nnz, final_shift)
+    units = -(-counts // lanes)  # vectors per (row, group); entries when lanes == 1
+    slot = 1 + units * lanes  # the count, then the entries (padded)
+    start = np.concatenate([[0], np.cumsum(slot)[:-1]])
+    stream = np.full(int(slot.sum()), cols, np.uint16)  # padding: index cols, a zero activation
+    stream[start] = units
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])  # entries are sorted by (row, group)
+    stream[start[flat] + 1 + np.arange(nnz) - first[flat]] = c
+    max_count = int(units.max()) if units.size else 0
+    return Grouped(mode, specs, stream, coef, max_count, nnz, final_shift, lanes, int(units.sum()))
 
 
 def _lookup(key: np.ndarray, table: dict[int, int], keep: np.ndarray) -> np.ndarray:
@@ -150,4 +163,4 @@ def use_grouped(gr: Grouped | None, rows: int, stored: int, path: str, current: 
     if gr is None or (path != "c" and gr.code_bytes() > MAX_CODE_BYTES):
         return False
     entry, group, row = COSTS[path]
-    return entry * gr.nnz + rows * (group[gr.mode] * len(gr.groups) + row) < current[0] * stored + current[1] * rows
+    return entry * gr.units + rows * (group[gr.mode] * len(gr.groups) + row) < current[0] * stored + current[1] * rows

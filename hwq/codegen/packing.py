@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwq.codegen.grouped import Grouped, group_layout, use_grouped
+from hwq.codegen.grouped import LANES, Grouped, group_layout, use_grouped
 from hwq.ir.layers import WeightedLayer
 from hwq.ir.values import CodebookValues, Int8Values, PQValues, Pow2Values, TernaryValues
 
@@ -120,13 +120,16 @@ def pair_table(codebook: np.ndarray) -> np.ndarray:
 
 
 def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
-         grouped: bool | None = None, auto_grouped: str | None = None, dsp: bool = False) -> Packed:
+         grouped: bool | None = None, auto_grouped: str | None = None, dsp: bool = False,
+         max_grouped_bytes: int | None = None) -> Packed:
     """``cheap_mla``: a multiply-accumulate is one instruction with byte entries (the
     Thumb-2 loops of Cortex-M), so the plain codebook lookup beats the per-centroid sums.
-    ``grouped``: repack codebook/pow2/ternary weights as code-grouped rows -- None: CSR
-    weights where the instruction model of ``auto_grouped`` (thumb2, c; None: never) says
-    it is faster; True: any sparse layout where it can be built; False: never. ``dsp``: the
-    target has SMLAD (Cortex-M4/M55): dense 4-bit codebooks run from a table of value pairs."""
+    ``grouped``: repack codebook/pow2/ternary weights as code-grouped rows -- None: dense and
+    CSR weights where the instruction model of ``auto_grouped`` (thumb2, mve, a64; None:
+    never) says it is faster; True: any layout (dense, CSR, CSC) where it can be built; False: never. ``dsp``: the
+    target has SMLAD (Cortex-M4/M55): dense 4-bit codebooks run from a table of value pairs.
+    ``max_grouped_bytes``: the automatic choice keeps the IR's layout when the grouped arrays
+    would be larger (a share of a Cortex-M target's flash: dense layers grow 4x)."""
     w = layer.weight
     v = w.values
     rows, cols = w.matrix_shape
@@ -186,13 +189,23 @@ def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
         p.ternary = (int(v.magnitudes[0]), int(v.magnitudes[1]))
         p.n_codes = 4
         p.method = "table" if p.layout == "csc" else "bucket"
-    if grouped is not False and p.layout != "dense" and p.encoding in ("codebook", "pow2", "ternary") \
-            and (grouped or (auto_grouped and p.layout == "csr")):
-        gr = group_layout(layer)
-        per_entry = THUMB2_PER_ENTRY if cheap_mla and p.field_bits == 8 and p.code_bits == 4 else C_PER_ENTRY
+    if grouped is not False and p.encoding in ("codebook", "pow2", "ternary") \
+            and (grouped or auto_grouped and p.layout != "csc"):
+        per_entry = THUMB2_PER_ENTRY if cheap_mla and p.field_bits == 8 and p.code_bits == 4 and p.layout == "csr" \
+            else C_PER_ENTRY
         per_row = ROW_COST + (BUCKET_PER_CODE * p.n_codes if p.method == "bucket" else 0.0)
-        if gr is not None and (grouped or use_grouped(gr, rows, w.stored, auto_grouped, (per_entry, per_row))):
-            del arrays["codes"], arrays["ptr"]
+        # the path's vectors first (MVE), then the one-entry-at-a-time loops of the same core
+        paths = [auto_grouped] + (["thumb2"] if auto_grouped in LANES else [])
+        for path in paths:
+            gr = group_layout(layer, LANES.get(path, 1))
+            small = gr is not None and (max_grouped_bytes is None or 2 * gr.stream.size + 4 * gr.coef.size <= max_grouped_bytes)
+            if gr is not None and (grouped or small and use_grouped(gr, rows, w.stored, path, (per_entry, per_row))):
+                break
+        else:
+            gr = None
+        if gr is not None:
+            del arrays["codes"]
+            arrays.pop("ptr", None)
             arrays.pop("codebook", None)  # the differences replace the codebook
             arrays["codes"] = CArray(f"{prefix}_groups", "uint16_t", gr.stream)
             if gr.mode == "abel":

@@ -25,6 +25,7 @@ from hwq.ir.model import Model
 from hwq.ir.values import PQValues
 
 SOFTMAX_TOL = 1e-5  # absolute, on probabilities (float32 against the float64 golden softmax)
+GROUPED_FLASH_SHARE = 0.4  # automatic code-grouped rows only for layers whose arrays take at most this share of flash
 
 
 def _env() -> jinja2.Environment:
@@ -47,7 +48,10 @@ def _conv_geometry(layer: Conv2d, in_shape, out_shape) -> dict:
                 PT=t, PL=l, OH=oh, OW=ow)
 
 
-def scratch_bytes(model: Model):
+def scratch_bytes(model: Model, mve: bool = False):
+    """Each weighted kernel's scratch: accumulators, the im2col column (one element more: the
+    zero the MVE code-grouped kernel's padding points at), the int16 activations of the pair
+    table, the PQ table; on MVE (``mve``) the dense kernels' copy of the activations with that zero."""
     shapes = model.shapes()
 
     def need(layer) -> int:
@@ -55,8 +59,11 @@ def scratch_bytes(model: Model):
             return 0
         rows, cols = layer.weight.matrix_shape
         n = _a(rows * 4)
+        elem = ctype_bytes(act_ctype(model.layers[layer.inputs[0]].quant))
         if isinstance(layer, Conv2d):
-            n += _a(cols * ctype_bytes(act_ctype(model.layers[layer.inputs[0]].quant)))
+            n += _a((cols + 1) * elem)
+        elif mve and layer.weight.values.TYPE in ("codebook", "pow2", "ternary"):
+            n += _a((cols + 1) * elem)
         if pairs_ok(layer):  # the int16 copy of the activations of the DSP pair-table kernel
             n += _a(cols * 2)
         if isinstance(layer.weight.values, PQValues):
@@ -120,7 +127,7 @@ def build_project(model: Model, target: Target, outdir: Path, samples: dict[str,
     env = _env()
     prefix, P = model_prefix(model.name), macro_prefix(model.name)
     shapes = model.shapes()
-    pl = plan(model, scratch_bytes(model))
+    pl = plan(model, scratch_bytes(model, simd and target.simd == "mve"))
     outdir.mkdir(parents=True, exist_ok=True)
     (outdir / "kernels").mkdir(exist_ok=True)
     inputs = model.inputs
@@ -146,11 +153,13 @@ def build_project(model: Model, target: Target, outdir: Path, samples: dict[str,
         if isinstance(layer, WeightedLayer):
             zx = src[0].quant.zero_point
             thumb2 = simd and target.simd in ("dsp", "mve") and tin in ("uint8_t", "int8_t")
-            gasm = simd and target.simd in ("dsp", "mve")
+            gasm = simd and target.simd == "dsp"
+            gmve = simd and target.simd == "mve"
             ga64 = simd and target.arch == "aarch64"
-            auto = "thumb2" if gasm else "a64" if ga64 else None  # host: the IR's layout
+            auto = "thumb2" if gasm else "mve" if gmve else "a64" if ga64 else None  # host: the IR's layout
             pk = pack(layer, zx, f"{prefix}_{sanitize(layer.name)}", cheap_mla=thumb2, grouped=grouped,
-                      auto_grouped=auto, dsp=thumb2)
+                      auto_grouped=auto, dsp=thumb2,
+                      max_grouped_bytes=int(target.flash * GROUPED_FLASH_SHARE) if target.bare_metal else None)
             arrays.extend(pk.arrays.values())
             q = layer.quant
             lo = max(q.qmin, q.zero_point) if s.output != layer.name else q.qmin
@@ -177,17 +186,19 @@ def build_project(model: Model, target: Target, outdir: Path, samples: dict[str,
                         ("U", bits) if (lo, q.qmax) == (0, (1 << bits) - 1) else None)
             gr = pk.grouped
             L.update(groups=gr.groups if gr else [], gmode=gr.mode if gr else "", gmax=gr.max_count if gr else 0,
-                     gfinal=gr.final_shift if gr else 0, gasm=bool(gr) and gasm, ga64=bool(gr) and ga64,
+                     gfinal=gr.final_shift if gr else 0, gasm=bool(gr) and (gasm or gmve) and gr.lanes == 1,
+                     ga64=bool(gr) and ga64, gmve=bool(gr) and gmve and gr.lanes > 1,
                      coef=pk.arrays["coef"].name if "coef" in pk.arrays else "")
             if gr:
                 L["asm"] = L["gasm"]
             if isinstance(layer, Conv2d):
                 L.update(_conv_geometry(layer, shapes[layer.inputs[0]], shapes[layer.name]))
                 L["taps"] = L["KH"] * L["KW"]
-                L["aux_off"] = L["col_off"] + _a(cols * ctype_bytes(tin))
+                L["aux_off"] = L["col_off"] + _a((cols + 1) * ctype_bytes(tin))
             text = env.get_template("kernels/weighted.c.j2").render(L=L)
             enc = f"{pk.layout}+{pk.encoding}" if pk.layout != "dense" else pk.encoding
-            path = (("mve" if L["simd"] == "mve" else "dsp") if pk.method == "pairs" else "a64" if L["ga64"] else L["simd"] if pk.encoding == "int8" and pk.layout == "dense" and tin in ("uint8_t", "int8_t")
+            path = (("mve" if L["simd"] == "mve" else "dsp") if pk.method == "pairs" else "a64" if L["ga64"] else
+                    "mve" if L["gmve"] else L["simd"] if pk.encoding == "int8" and pk.layout == "dense" and tin in ("uint8_t", "int8_t")
                     and L["simd"] != "none" else "thumb2" if L["asm"] else "c")
             kind = f"{layer.KIND}/{enc}/{pk.method}/{path}" + ("+relu" if L["relu"] else "")
             proto = f"void {sym}(const {tin} *x, {tout} *y, uint8_t *scratch)"
