@@ -148,8 +148,8 @@ def run(model: str, input_specs: tuple[str, ...], input_kind: str, dequantize: b
                    "fc1=pq:4:32,fc3=float,conv*=codebook:8,*=codebook:5 (the flags below set *=).")
 @click.option("--share-bits", type=str, default=None,
               help="k-means weight sharing with 2^B values (= --scheme *=codebook:B), or per layer: conv1=8,*=5.")
-@click.option("--init", type=click.Choice(["linear", "density", "forgy"]), default="linear",
-              help="k-means centroid initialisation.")
+@click.option("--init", type=click.Choice(["linear", "density", "forgy", "exp"]), default=None,
+              help="k-means centroid initialisation (default linear; --method slq/eslq: exp, the paper's).")
 @click.option("--pow2", "pow2_bits", type=click.IntRange(2, 7), default=None, metavar="[BITS]",
               help="Power-of-two weights with BITS bits (2..7; --pow2 alone: 5). BITS is the next "
                    "word only when it is an integer.")

@@ -16,7 +16,7 @@ from hwq import ir
 from hwq.cli import main
 from hwq.compress.methods.options import MethodParams
 from hwq.compress.methods.run import compress_model_method
-from hwq.compress.methods.slq import default_partition, lloyd, n_centroids, t_centroid
+from hwq.compress.methods.slq import default_partition, init_centroids, lloyd, n_centroids, t_centroid
 from hwq.data.digits import Split, load_digits_split
 from hwq.train.params import TTQWeight
 
@@ -40,6 +40,15 @@ def test_lloyd_pins_zero_and_converges():
     for j in range(5):
         if c[j] != 0:
             assert c[j] == pytest.approx(x[lab == j].mean())
+
+
+def test_exp_init_is_the_authors_exponential_start():
+    # Table 5's "non-linear (exponential decaying)" start as the authors' released code sets it
+    # (github.com/yuhuixu1993/SLQ, include/caffe/kmeans.hpp): +-2^floor(log2 max|w|), halving
+    xs = np.array([-0.7, 0.1, 0.3])  # max |w| 0.7 -> 2^-1
+    assert np.array_equal(init_centroids(xs, 4, "exp"), [-0.5, -0.25, 0.25, 0.5])
+    assert np.array_equal(init_centroids(xs, 6, "exp"), [-0.5, -0.25, -0.125, 0.125, 0.25, 0.5])
+    assert np.array_equal(init_centroids(xs, 3, "exp"), [-0.5, 0.25, 0.5])
 
 
 @pytest.mark.parametrize("c,kind,t", [(0.7, "pow2", 0.5), (0.8, "pow2", 1.0), (-0.3, "pow2", -0.25),
@@ -79,6 +88,7 @@ def test_slq_first_partition_follows_eq1():
         assert np.allclose(eq, step1[name]["eq"], atol=1e-9)
         chosen = sorted(c[np.argsort(eq)[::-1][:2]])  # {2,2,1}: the two largest EQ first
         assert np.allclose(chosen, step1[name]["chosen"])
+    assert res.provenance["init"] == "exp"  # the paper's start is the default
     for l in res.model.weighted():  # 2^(3-1)+1 = 5 levels, zero among them, 3-bit indices
         v = np.unique(l.weight.dense_float())
         assert v.size <= 5 and 0.0 in v and l.weight.values.bits == 3
@@ -134,13 +144,16 @@ def invoke(*args):
     ("slq", ["--bits", "3", "--partition", "2,2"], "add up"),
     ("mlq", ["--partition", "x"], "layer-group sizes"),
     ("ttq", [], "--retrain-epochs"),
+    ("mlq", ["--init", "linear"], "does not apply"),
+    (None, ["--share-bits", "3", "--init", "exp"], "exp is SLQ's"),
 ])
 def test_cli_bad_parameters(tmp_path, method, args, needle):
-    r = invoke("compress", MLP, "-o", tmp_path / "x.ir", "--method", method, "--data", "digits", *args)
+    meth = ["--method", method] if method else []
+    r = invoke("compress", MLP, "-o", tmp_path / "x.ir", *meth, "--data", "digits", *args)
     assert r.exit_code == 1 and needle in r.output and r.output.count("\n") == 1
 
 
-@pytest.mark.parametrize("init", ["linear", "density"])
+@pytest.mark.parametrize("init", [None, "linear", "density"])
 def test_two_bit_slq_keeps_both_signs_in_every_layer(init):
     """2 bits: K = 3 centroids {negative, 0, positive}. Once one sign's cluster is quantized,
     the re-clustering must still find the other sign: a one-point linear start at min(w) (numpy's

@@ -76,6 +76,7 @@ class CompressOptions:
                                   ("--value-bits", "value_bits", int)):
             if kw.get(key) is not None:
                 kw[key] = parse_per_layer(option, kw[key], cast)
+        kw["init"] = kw.get("init") or "linear"  # --init's default; exp is SLQ's (--method slq)
         opts = cls(**kw)
         opts.check()
         return opts
@@ -116,6 +117,9 @@ class CompressOptions:
     def check(self) -> None:
         """Run-wide checks; everything per layer is checked by build_plan."""
         self.scheme_table()
+        if self.init not in ("linear", "density", "forgy"):
+            raise HwqError(f"--init {self.init}: k-means weight sharing takes linear, density or forgy "
+                           "(exp is SLQ's: --method slq)")
         rates = self.prune.values() if isinstance(self.prune, dict) else [self.prune]
         if self.prune is not None and not all(isinstance(r, (int, float)) and 0 <= r < 1 for r in rates):
             raise HwqError(f"--prune {self.prune}: rates must be in [0, 1)")

@@ -37,7 +37,7 @@ def compress(model, data, p, log=None) -> MethodResult:
     names = [l.name for l in model.weighted()]
     prune = _rates(p.prune, names) if p.prune is not None else None
     opts = CompressOptions(prune=prune, prune_quality=p.prune_quality, prune_steps=p.prune_steps,
-                           share_bits=p.share_bits, init=p.init, sparse=p.sparse, index_bits=p.index_bits,
+                           share_bits=p.share_bits, init=p.init or "linear", sparse=p.sparse, index_bits=p.index_bits,
                            value_bits=p.value_bits, retrain_epochs=p.retrain_epochs, lr=p.lr, data=p.data,
                            seed=p.seed)
     opts.check()  # --prune-steps with --prune-quality, and the rest, refused in one line
@@ -61,7 +61,7 @@ def compress(model, data, p, log=None) -> MethodResult:
                   f"(rate32) {1 / compression_rate(total, codebook_32=True):.1f}x / "
                   f"{1 / compression_rate(total, True, True):.1f}x")
     prov = {"prune": prune, "prune_quality": p.prune_quality, "prune_steps": p.prune_steps,
-            "share_bits": p.share_bits, "init": p.init, "retrain_epochs": p.retrain_epochs,
+            "share_bits": p.share_bits, "init": p.init or "linear", "retrain_epochs": p.retrain_epochs,
             "index_bits": p.index_bits, "value_bits": p.value_bits,
             "table": {n: {"weights_pct": s.nnz / (s.dense_float_bits // 32), **bits_per_weight(s),
                           "rate": compression_rate(s), "rate_huffman": compression_rate(s, True),

@@ -132,7 +132,7 @@ class MethodParams:
     prune: object = None
     prune_quality: float | None = None
     share_bits: object = None
-    init: str = "linear"
+    init: str | None = None  # slq/eslq: exp (the paper's); deep-compression: linear
     index_bits: object = None
     value_bits: object = None
     scheme: object = None  # Scheme or {pattern: Scheme}: "float" or the method's own kind per layer

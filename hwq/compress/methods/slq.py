@@ -43,6 +43,7 @@ from hwq.ir.rewrite import with_float_weights, with_weights
 PARTITIONS = {17: (5, 4, 4, 2, 2), 9: (3, 2, 2, 2), 5: (2, 2, 1), 3: (1, 1, 1)}
 WEIGHT_DECAY = 5e-4
 ORDERS = ("loss", "magnitude")
+INITS = ("exp", "density", "linear")
 
 
 def n_centroids(bits: int) -> int:
@@ -128,7 +129,7 @@ def masked_retrain(model, weights, biases, data, free, p, log) -> None:
     biases.update({n: b.copy() for n, b in res.biases.items()})
 
 
-def _init_centroids(xs: np.ndarray, n: int, init: str) -> np.ndarray:
+def init_centroids(xs: np.ndarray, n: int, init: str) -> np.ndarray:
     """k-means start: ``linear`` spaces ``n`` centroids evenly over [min, max] (one centroid: the
     midpoint; numpy's one-point linspace would put it at the minimum, on the far side of the
     remaining weights once one sign's cluster is quantized); ``density`` puts them at the
@@ -136,10 +137,13 @@ def _init_centroids(xs: np.ndarray, n: int, init: str) -> np.ndarray:
     seed's Table 5 prefers a non-linear one and uses it in all its experiments)."""
     if not xs.size:
         return np.zeros(n)
+    if init == "exp":
+        top = float(np.abs(xs).max())
+        top = 2.0 ** math.floor(math.log2(top)) if top > 0 else 1.0
+        mags = top / 2.0 ** (np.arange(n) // 2)  # +top, -top, +top/2, -top/2, ...
+        return np.sort(np.where(np.arange(n) % 2 == 0, mags, -mags))
     if init == "density":
         return np.quantile(xs, (np.arange(n) + 0.5) / n)
-    if init != "linear":
-        raise HwqError(f"--init {init}: --method slq/eslq take linear or density")
     lo, hi = float(xs.min()), float(xs.max())
     return np.array([(lo + hi) / 2]) if n == 1 else np.linspace(lo, hi, n)
 
@@ -163,6 +167,9 @@ def compress(model, data, p, log=None) -> MethodResult:
     order = p.order
     if order not in ORDERS:
         raise HwqError(f"--order {order!r}: one of {', '.join(ORDERS)}")
+    init_kind = p.init or "exp"
+    if init_kind not in INITS:
+        raise HwqError(f"--init {init_kind}: --method {p.method} takes {', '.join(INITS)}")
     names = [l.name for l in model.weighted()]
     bits = {n: for_layer(p.wbits, n, 5) for n in names}
     ks = {n: n_centroids(bits[n]) for n in names}
@@ -181,7 +188,7 @@ def compress(model, data, p, log=None) -> MethodResult:
         probe = LossProbe(model, data.x_train[idx], data.y_train[idx], biases)
     fixed = {n: [] for n in names}  # quantized centroids per layer
     frozen = {n: np.zeros(weights[n].shape, bool) for n in names}
-    history = []
+    history, prev = [], {}
     for step, size in enumerate(sizes):
         base = probe.loss(weights) if probe is not None and order == "loss" else 0.0
         step_rec, decided = {}, {}
@@ -191,13 +198,16 @@ def compress(model, data, p, log=None) -> MethodResult:
             done = sorted(set(fixed[n]))  # the fixed part of the codebook, held in the clustering
             kt = k - len(done)
             pin = 0.0 not in done
-            new_c = _init_centroids(xs, kt - 1 if pin else kt, p.init)
-            if pin:
-                new_c = np.concatenate([new_c, [0.0]])
-            init = np.concatenate([done, new_c])
-            order_init = np.argsort(init, kind="stable")
-            init = init[order_init]
-            held = [int(i) for i in np.flatnonzero(order_init < len(done))]
+            if step > 0:  # re-cluster from the last iteration's codebook, its quantized part held
+                init, held = prev[n]
+            else:
+                new_c = init_centroids(xs, kt - 1 if pin else kt, init_kind)
+                if pin:
+                    new_c = np.concatenate([new_c, [0.0]])
+                init = np.concatenate([done, new_c])
+                order_init = np.argsort(init, kind="stable")
+                init = init[order_init]
+                held = [int(i) for i in np.flatnonzero(order_init < len(done))]
             c, lab, where = lloyd(xs, init, pin, hold=held)
             held_pos = {int(where[h]) for h in held}
             open_pos = [j for j in range(c.size) if j not in held_pos]
@@ -229,6 +239,7 @@ def compress(model, data, p, log=None) -> MethodResult:
             frozen[n] |= newly
             fixed[n] += [float(c[j]) for j in chosen]
             step_rec[n]["chosen"] = sorted(float(c[j]) for j in chosen)
+            prev[n] = (c, sorted(set(chosen) | set(held_pos)))
         history.append(step_rec)
         if step < len(sizes) - 1:
             masked_retrain(model, weights, biases, data, {n: ~frozen[n] for n in names}, p, log)
@@ -239,7 +250,7 @@ def compress(model, data, p, log=None) -> MethodResult:
         report.append(f"{n:8}{bits[n]:>5}{cent.size:>7}  {' '.join(f'{v:.4g}' for v in cent)}")
     report.append(f"partition {list(sizes)} ({order} order), {len(sizes)} iterations, "
                   f"{p.retrain_epochs} epochs each; SLQ accounting {32 / bits[names[0]]:.1f}x (32 / b)")
-    prov = {"bits": bits, "levels": k, "partition": list(sizes), "order": order, "init": p.init,
+    prov = {"bits": bits, "levels": k, "partition": list(sizes), "order": order, "init": init_kind,
             "beta": beta if eslq else None, "t_centroids": p.t_centroids if eslq else None,
             "retrain_epochs": p.retrain_epochs, "centroids": {n: sorted(set(fixed[n])) for n in names},
             "steps": history}
