@@ -141,8 +141,9 @@ def run(model: str, input_specs: tuple[str, ...], input_kind: str, dequantize: b
 @click.option("--prune", type=str, default=None,
               help="Fraction of weights to remove in each layer (0..1), or per layer: fc1=0.9,fc3=0.7,*=0.8.")
 @click.option("--prune-quality", type=float, default=None, help="Prune |w| <= quality x std(w) instead (Han et al. 2015).")
-@click.option("--prune-steps", type=int, default=1, show_default=True,
-              help="Reach the --prune rates in this many prune/retrain rounds (Han et al.'s iterative pruning).")
+@click.option("--prune-steps", type=int, default=None,
+              help="Reach the --prune rates in this many prune/retrain rounds (Han et al.'s iterative pruning; "
+                   "default 1, --method deep-compression: 5 when it retrains).")
 @click.option("--scheme", type=str, default=None,
               help="Value scheme per layer: float, int8, ternary, codebook:B, pow2:B, pq:DIM:K, e.g. "
                    "fc1=pq:4:32,fc3=float,conv*=codebook:8,*=codebook:5 (the flags below set *=).")
@@ -164,8 +165,11 @@ def run(model: str, input_specs: tuple[str, ...], input_kind: str, dequantize: b
               help="Relative index bits of the sparse layout (default 4 fc, 5 conv), or per layer: conv*=5,*=4.")
 @click.option("--value-bits", type=str, default=None,
               help="Codebook / PQ codeword width in bits (default 16), or per layer: fc1=32,*=16.")
-@click.option("--retrain-epochs", type=int, default=0, help="Retrain after pruning/sharing (needs --data).")
-@click.option("--lr", type=float, default=0.01, show_default=True)
+@click.option("--retrain-epochs", type=int, default=None,
+              help="Retrain after pruning/sharing (needs --data; default 0, --method deep-compression: 10 "
+                   "per round with --data).")
+@click.option("--lr", type=float, default=None, help="Retraining learning rate (default 0.01; "
+                                                     "--method deep-compression: 0.05).")
 @click.option("--act-bits", type=int, default=None, help="Quantize activations to this width (needs --data).")
 @click.option("--pow2-act", is_flag=True, help="Power-of-two activation scales (shift requantization).")
 @click.option("--data", type=str, default=None,

@@ -117,3 +117,24 @@ def test_deep_compression_needs_its_parameters(tmp_path):
     r = invoke("compress", MLP, "-o", tmp_path / "x.ir", "--method", "deep-compression", "--prune", "1.2",
                "--share-bits", "4")
     assert r.exit_code == 1 and "[0, 1)" in r.output
+
+
+def test_deep_compression_retrains_by_default_with_data(tmp_path):
+    """With --data and no run settings, the method retrains with its documented recipe (5 prune
+    rounds, 10 epochs each, lr 0.05); without data, or with --retrain-epochs 0, it does not."""
+    d = load_digits_split()
+    npz = tmp_path / "d.npz"
+    np.savez(npz, x_train=d.x_train[:120], y_train=d.y_train[:120], x_test=d.x_test[:50], y_test=d.y_test[:50])
+    base = ("compress", MLP, "--method", "deep-compression", "--prune", "0.9", "--share-bits", "4")
+    runs = {"data": (*base, "--data", npz), "none": base, "zero": (*base, "--data", npz, "--retrain-epochs", "0"),
+            "given": (*base, "--data", npz, "--retrain-epochs", "1", "--lr", "0.02", "--prune-steps", "2")}
+    prov = {}
+    for key, args in runs.items():
+        r = invoke(*args, "-o", tmp_path / f"{key}.ir")
+        assert r.exit_code == 0, r.output
+        prov[key] = ir.load(tmp_path / f"{key}.ir").provenance["compress"]
+    got = {k: (p["prune_steps"], p["retrain_epochs"], p["lr"]) for k, p in prov.items()}
+    assert got == {"data": (5, 10, 0.05), "none": (1, 0, 0.05), "zero": (1, 0, 0.05), "given": (2, 1, 0.02)}
+    # the defaults really trained: the retrained weights differ from the one-shot ones
+    w = {k: ir.load(tmp_path / f"{k}.ir").layers["fc2"].weight.dense_float() for k in ("data", "none")}
+    assert not np.array_equal(w["data"], w["none"])

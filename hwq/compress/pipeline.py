@@ -64,6 +64,9 @@ class CompressOptions:
 
     @classmethod
     def from_cli(cls, **kw) -> "CompressOptions":
+        for key in ("prune_steps", "retrain_epochs", "lr"):  # not given: the dataclass default
+            if kw.get(key, 0) is None:
+                del kw[key]
         pq = kw.pop("pq", None)
         if pq is not None:
             try:

@@ -60,8 +60,11 @@ def compress(model, data, p, log=None) -> MethodResult:
                   f"{1 / compression_rate(total, True):.1f}x (P+Q+H); with the paper's 32-bit codebook entries "
                   f"(rate32) {1 / compression_rate(total, codebook_32=True):.1f}x / "
                   f"{1 / compression_rate(total, True, True):.1f}x")
+    report.append(f"retraining: {p.prune_steps} prune round{'s' if p.prune_steps > 1 else ''} and the "
+                  f"centroid fine-tuning, {p.retrain_epochs} epochs each at lr {p.lr:g}" if p.retrain_epochs
+                  else "no retraining (give --data to retrain)")
     prov = {"prune": prune, "prune_quality": p.prune_quality, "prune_steps": p.prune_steps,
-            "share_bits": p.share_bits, "init": p.init or "linear", "retrain_epochs": p.retrain_epochs,
+            "share_bits": p.share_bits, "init": p.init or "linear", "retrain_epochs": p.retrain_epochs, "lr": p.lr,
             "index_bits": p.index_bits, "value_bits": p.value_bits,
             "table": {n: {"weights_pct": s.nnz / (s.dense_float_bits // 32), **bits_per_weight(s),
                           "rate": compression_rate(s), "rate_huffman": compression_rate(s, True),

@@ -38,6 +38,13 @@ READS = {
     "sqs": {"target_ratio", "max_accuracy_drop", "score_samples", "index_bits", "value_bits"},
     "qp-codec": {"scheme", "only", "qp", "transform", "bitstream"},
 }
+# Run settings a method picks when they are not given (None in MethodParams): the plain
+# pipeline's defaults, except Deep Compression's measured recipe (docs/methods/deep-compression.md:
+# 5 prune rounds of 10 epochs at the float training's lr 0.05 keep the digits MLP at its float
+# accuracy at LeNet-300-100's rates; 1 round of 4 epochs at lr 0.01 lost 3.6 points). Epochs and
+# rounds need data to train on; rounds need --prune rates.
+RUN_DEFAULTS = {"retrain_epochs": 0, "lr": 0.01, "prune_steps": 1}
+METHOD_RUN_DEFAULTS = {"deep-compression": {"retrain_epochs": 10, "lr": 0.05, "prune_steps": 5}}
 # --scheme with a method: each layer's entry is "float" (left float) or the method's own kind
 NATIVE = {"qcnn": "pq", "mlq": "ternary", "ttq": "ternary", "qp-codec": None}
 
@@ -127,7 +134,7 @@ class MethodParams:
     bitstream: str | None = None
     target_ratio: float | None = None
     max_accuracy_drop: float | None = None
-    prune_steps: int = 1
+    prune_steps: int | None = None  # None: RUN_DEFAULTS / METHOD_RUN_DEFAULTS
     # the compress command's own options (per-layer ones as a scalar or {pattern: value})
     prune: object = None
     prune_quality: float | None = None
@@ -139,13 +146,24 @@ class MethodParams:
     pq: str | None = None  # qcnn: "DIM:K", shorthand for --scheme *=pq:DIM:K
     calib: str | None = None
     calib_samples: int = 512
-    retrain_epochs: int = 0
-    lr: float = 0.01
+    retrain_epochs: int | None = None  # None: RUN_DEFAULTS / METHOD_RUN_DEFAULTS
+    lr: float | None = None  # None: likewise
     act_bits: int | None = None
     pow2_act: bool = False
     data: str | None = None
     seed: int = 0
     sparse: str = "auto"
+
+    def __post_init__(self) -> None:
+        """Fill the run settings not given with the method's defaults (RUN_DEFAULTS)."""
+        own = METHOD_RUN_DEFAULTS.get(self.method, {})
+        if self.lr is None:
+            self.lr = own.get("lr", RUN_DEFAULTS["lr"])
+        if self.retrain_epochs is None:
+            self.retrain_epochs = own.get("retrain_epochs", 0) if self.data is not None else 0
+        if self.prune_steps is None:
+            rounds = self.retrain_epochs and self.prune is not None and self.prune_quality is None
+            self.prune_steps = own.get("prune_steps", 1) if rounds else 1
 
     def check(self) -> None:
         def values(v):
