@@ -56,14 +56,25 @@ ENCODINGS = [  # label, encoding, layout, densities it runs at, code bits, gen-c
     ("pow2-5-csc", "pow2", "csc", SPARSE, 5, None),
     ("pow2-5-csr", "pow2", "csr", SPARSE, 5, None),
     ("pow2", "pow2", "none", (1.0,), 4, None),
+    ("pow2-5", "pow2", "none", (1.0,), 5, None),
     ("ternary-csc", "ternary", "csc", SPARSE, 4, None),
     ("ternary-csr", "ternary", "csr", SPARSE, 4, None),
     ("ternary", "ternary", "none", (1.0,), 4, None),
     ("pow2-packed", "pow2", "none", (1.0,), 4, False),
     ("pq", "pq", "none", (1.0,), 4, None),
+    ("pq5", "pq", "none", (1.0,), 5, None),
 ]
-FIT_SHAPES = [(64, 100), (128, 120), (128, 256), (256, 300), (1024, 120)]  # (inputs, outputs) fitted on
-HELD_SHAPES = [(784, 300), (512, 256)]  # never fitted: the model's check
+FIT_SHAPES = [(64, 100), (128, 120), (128, 256), (256, 300), (1024, 120),  # (inputs, outputs) fitted on
+              (32, 10), (300, 10), (64, 32), (16, 24),  # small layers: per-call and per-row constants
+              (52, 20), (90, 14),  # rows / columns off the SIMD widths: the kernels' scalar tails
+              (96, 12)]  # PQ sub-vectors of 24: one block of 16 taps and a tail (AArch64)
+HELD_SHAPES = [(784, 300), (512, 256), (100, 10)]  # never fitted: the model's check
+# the requantization variants (the fit's other kernels run per-tensor "multiplier" requantization):
+# label -> (base label, mode, per channel), measured beside their base kernel, fitted as one
+# per-row difference per target (hwq/cost/arm.py requant_key)
+RQ_VARIANTS = {"int8-rq-pc": ("int8", "multiplier", True), "int8-rq-shift": ("int8", "shift", False),
+               "int8-rq-shift-pc": ("int8", "shift", True), "pow2-csc-rq-shift": ("pow2-csc", "shift", False),
+               "codebook-csr-rq-pc": ("codebook-csr", "multiplier", True)}
 WIDE_POINTERS = (1024, 300, 0.3)  # fitted too: >= 2^16 stored entries, gen-c's uint32 pointers
 CMSIS_NN_M4 = {(64, 300): 2.655, (784, 300): 1.939}
 HEADLINE = (784, 300, 0.1)
@@ -75,11 +86,159 @@ def layer_models(n_in: int, n_out: int, density: float, seed: int = 0, only=None
 
     out = {}
     for label, enc, lay, dens, bits, grouped in ENCODINGS:
-        if density in dens and (only is None or label in only):
-            m = random_mlp(f"{n_in},{n_out}", density=density, encoding=enc, bits=bits, sparse=lay, index_bits=4,
-                           seed=seed)
-            out[label.replace("-", "_")] = (m, grouped)
+        variants = [(v, rq) for v, rq in RQ_VARIANTS.items() if rq[0] == label]
+        for lab, rq in [(label, None)] + variants:
+            if density in dens and (only is None or lab in only):
+                m = random_mlp(f"{n_in},{n_out}", density=density, encoding=enc, bits=bits, sparse=lay, index_bits=4,
+                               seed=seed)
+                out[lab.replace("-", "_")] = (requant_variant(m, *rq[1:], seed) if rq else m, grouped)
     return out
+
+
+def requant_variant(model, mode: str, per_channel: bool, seed: int):
+    """The model with its layer's requantization factor replaced: per channel (factor x 2^u,
+    u uniform in [-1, 1) per output) and/or rounded to a power of two (shift mode)."""
+    from dataclasses import replace
+
+    from hwq.ir.quant import make_requant
+
+    layer = model.weighted()[0]
+    rq = layer.requant
+    f0 = float(rq.multiplier[0]) * 2.0 ** (int(rq.exponent[0]) - 31) if rq.mode == "multiplier" else 2.0 ** int(rq.exponent[0])
+    rows = layer.weight.matrix_shape[0]
+    f = f0 * 2.0 ** np.random.default_rng(seed + 7).uniform(-1, 1, rows if per_channel else 1)
+    if mode == "shift":
+        f = 2.0 ** np.round(np.log2(f))
+        if per_channel and np.unique(f).size == 1:
+            f[0] *= 2.0
+    model.layers[layer.name] = replace(layer, requant=make_requant(f))
+    return model
+
+
+# conv2d: gen-c's im2col per output pixel, then the row / column kernel over (O, C*K*K) and the
+# requantization of the pixel's O outputs. (in channels, out channels, kernel, input side),
+# padding K // 2, stride 1; fitted on these, checked on the LeNet example's (1, 8, 3, 8) and
+# (8, 16, 3, 4) (examples/digits_lenet_*.ir, never fitted)
+CONV_SHAPES = [(1, 6, 5, 12), (2, 12, 3, 10), (4, 8, 3, 6), (16, 8, 1, 6), (3, 16, 3, 8), (6, 6, 5, 8),
+               (8, 8, 3, 8), (12, 20, 3, 5), (1, 16, 3, 6), (4, 24, 3, 4)]
+CONV_ENCODINGS = [  # label, encoding, layout, density, code bits
+    ("conv-int8", "int8", "none", 1.0, 8), ("conv-pow2-5", "pow2", "none", 1.0, 5),
+    ("conv-codebook5-csc", "codebook", "csc", 0.3, 5), ("conv-pow2-5-csc", "pow2", "csc", 0.3, 5),
+    ("conv-codebook-csc", "codebook", "csc", 0.3, 4),
+    ("conv-pow2-5-half", "pow2", "none", 0.5, 5)]  # half the codes zero: the plain kernel skips them
+
+
+def conv_model(c: int, o: int, k: int, h: int, enc: str, lay: str, density: float, bits: int, seed: int = 0):
+    from hwq.compress.calibrate import calibrate
+    from hwq.compress.random_model import BIAS_STD, bias_scale, random_weight
+    from hwq.ir.layers import Conv2d, Input, ReLU
+    from hwq.ir.model import Model
+
+    rng = np.random.default_rng(seed)
+    m = Model("random_conv", {}, [], {"source": "bench_genc conv", "seed": seed})
+    m.layers["input"] = Input("input", [], shape=(c, h, h))
+    w = random_weight(rng, (o, c, k, k), enc, density, bits, lay, 4)
+    bias = (rng.normal(size=o) * (BIAS_STD * bias_scale(enc, bits))).astype(np.float32)
+    m.layers["conv1"] = Conv2d("conv1", ["input"], in_channels=c, out_channels=o, kernel=(k, k),
+                               padding=(k // 2,) * 4, weight=w, bias=bias)
+    m.layers["relu1"] = ReLU("relu1", ["conv1"])
+    m.outputs = ["relu1"]
+    return calibrate(m, rng.random((64, c, h, h)), weights_to_int8=False)
+
+
+def measure_conv(target: str, shape: tuple, regime: str, workdir: Path, only=None) -> list[dict]:
+    from hwq.codegen import gen_c
+    from hwq.cost.arm import conv_column_visits, distinct_nonzero_values, requant_key, taps_inside
+    from hwq.ir.rewrite import branches
+
+    c, o, k, h = shape
+    models = {lab.replace("-", "_"): conv_model(c, o, k, h, enc, lay, dens, bits)
+              for lab, enc, lay, dens, bits in CONV_ENCODINGS if only is None or lab in only}
+    x = inputs(c * h * h, regime).reshape(-1, c, h, h)
+    rep = gen_c(branches(models, "bench_conv"), target, workdir / f"{target}_conv_{c}x{o}x{k}x{h}_{regime}", x=x,
+                run=True)
+    check(rep["match"], f"{target} conv {shape} {regime}: mismatch")
+    out = []
+    for layer in rep["layers"]:
+        if not layer["kernel"].startswith("conv2d/"):
+            continue
+        label = layer["name"].rsplit("_conv1", 1)[0]
+        lw = models[label].weighted()[0]
+        out.append({"target": target, "regime": regime, "label": label, "shape": "conv%dx%dx%dx%d" % shape,
+                    "density": dict((lb.replace("-", "_"), d) for lb, _, _, d, _ in CONV_ENCODINGS)[label],
+                    "kernel": layer["kernel"].split("+relu")[0], "stored": lw.weight.stored, "nnz": lw.weight.nnz(),
+                    "groups": distinct_nonzero_values(lw), "bits": lw.weight.values.payload_bits(), "rows": o,
+                    "cols": c * k * k, "input_density": float(np.count_nonzero(x[0])) / x[0].size,
+                    "instructions": layer["instructions"], "requant": requant_key(lw),
+                    "conv": [h * h, taps_inside(lw, h, h), c * k],
+                    **(dict(zip(("visited", "active_cols"),
+                                conv_column_visits(lw, x[:1], models[label].layers["input"].quant.zero_point)))
+                       if lw.weight.sparse is not None else {})})
+    return out
+
+
+def remeasure_conv(targets: list[str], only: list[str] | None = None) -> None:
+    """Measure the conv layers (CONV_SHAPES x CONV_ENCODINGS or the labels ``only``, both input
+    regimes) on ``targets`` and replace their rows in bench/genc_arm_model.json."""
+    path = ROOT / "bench" / "genc_arm_model.json"
+    keys = {lab.replace("-", "_") for lab in only} if only else None
+    keep = [s for s in json.loads(path.read_text())["measurements"]
+            if not (s["target"] in targets and s["shape"].startswith("conv") and (keys is None or s["label"] in keys))]
+    with tempfile.TemporaryDirectory() as tmp:
+        for t in targets:
+            for shape in CONV_SHAPES:
+                for regime in ("dense", "relu19"):
+                    rows = measure_conv(t, shape, regime, Path(tmp), only)
+                    for r in rows:
+                        print(t, r["shape"], regime, r["label"], r["instructions"], r["kernel"], file=sys.stderr, flush=True)
+                    keep += rows
+                    save(keep)
+
+
+def examples_check(targets: list[str], workdir: Path) -> list[dict]:
+    """Every weighted layer of every quantized example model (examples/digits_*_*.ir, none of
+    them fitted), on the first digits test sample: hwq estimate's instructions against gen-c's
+    exact count (gen-c counts its first sample; estimate takes its CSC visits from it)."""
+    from hwq.codegen import gen_c
+    from hwq.cost.estimate import estimate_model
+    from hwq.ir import load
+
+    x = np.load(ROOT / "examples" / "digits_test_x.npy")[:1]
+    out = []
+    for t in targets:
+        for path in sorted((ROOT / "examples").glob("digits_*_*.ir")):
+            m = load(path)
+            xm = x.reshape((1,) + tuple(m.inputs[0].shape))
+            rep = gen_c(m, t, workdir / f"{t}_{path.stem}", x=xm, run=True)
+            check(rep["match"], f"{t} {path.stem}: mismatch")
+            meas = {layer["name"]: layer for layer in rep["layers"]}
+            for row in estimate_model(m, t, x=xm)["layers"]:
+                if "kernel" in row["extra"] and row["name"] in meas:
+                    got = meas[row["name"]]
+                    out.append({"target": t, "model": path.stem, "layer": row["name"],
+                                "kernel": got["kernel"].split("+relu")[0], "estimated_kernel": row["extra"]["kernel"],
+                                "instructions": got["instructions"], "estimate": round(row["extra"]["instructions"]),
+                                "error": (row["extra"]["instructions"] - got["instructions"]) / got["instructions"]})
+    return out
+
+
+def write_examples_check(targets: list[str]) -> None:
+    fit_path = ROOT / "hwq" / "cost" / "arm_models" / "genc_qemu_fit.json"
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = examples_check(targets, Path(tmp))
+    for r in rows:
+        print(f"{r['target']:10s} {r['model']:27s} {r['layer']:6s} {r['kernel']:34s} {r['instructions']:8d} "
+              f"{r['estimate']:8d} {100 * r['error']:+6.1f} %" + ("" if r["kernel"] == r["estimated_kernel"]
+                                                                else f"  (estimate: {r['estimated_kernel']})"))
+    doc = json.loads(fit_path.read_text())
+    prov = doc["provenance"]
+    old = [r for r in prov.get("examples", []) if r["target"] not in targets]
+    prov["examples"] = old + [{**r, "error": round(r["error"], 4)} for r in rows]
+    prov["examples_max_relative_error"] = {
+        t: round(max(abs(r["error"]) for r in prov["examples"] if r["target"] == t), 4)
+        for t in sorted({r["target"] for r in prov["examples"]})}
+    fit_path.write_text(json.dumps(doc, indent=1) + "\n")
+    print(prov["examples_max_relative_error"])
 
 
 def inputs(n_in: int, regime: str, n: int = 2, seed: int = 1) -> np.ndarray:
@@ -118,7 +277,7 @@ def _groups(models: dict, budget: int, n_out: int) -> list[dict]:
 def measure(target: str, n_in: int, n_out: int, density: float, regime: str, workdir: Path, only=None):
     from hwq.codegen import gen_c
     from hwq.codegen.targets import TARGETS
-    from hwq.cost.arm import column_visits, distinct_nonzero_values
+    from hwq.cost.arm import column_visits, distinct_nonzero_values, group_vectors, requant_key
     from hwq.ir.rewrite import branches
 
     models = layer_models(n_in, n_out, density, only=only)
@@ -138,10 +297,17 @@ def measure(target: str, n_in: int, n_out: int, density: float, regime: str, wor
             rows[label] = {"instructions": layer["instructions"], "code_bytes": layer.get("code_bytes"),
                            "match": layer["match"], "stored": w.weight.stored, "nnz": w.weight.nnz(),
                            "groups": distinct_nonzero_values(w), "bits": w.weight.values.payload_bits(),
-                           **(dict(zip(("visited", "active_cols"), column_visits(w, x[:1])))
+                           **({"nonempty_rows": int(np.count_nonzero(np.diff(w.weight.sparse.ptr.astype(np.int64))))}
+                              if w.weight.sparse is not None and w.weight.sparse.format == "csr" else {}),
+                           **(dict(zip(("visited", "active_cols", "nonempty_cols"), column_visits(w, x[:1])))
                               if w.weight.sparse is not None and w.weight.sparse.format == "csc" else {}),
                            "rows": n_out, "cols": n_in,
-                           "input_density": d_in, "kernel": layer["kernel"].split("+relu")[0]}
+                           "input_density": d_in, "kernel": layer["kernel"].split("+relu")[0],
+                           "requant": requant_key(w),
+                           **({"vectors": group_vectors(w)} if layer["kernel"].split("+relu")[0].endswith("/grouped/mve")
+                              else {}),
+                           **({"pq_m": w.weight.values.codebook.shape[0], "pq_k": w.weight.values.codebook.shape[1]}
+                              if w.weight.values.TYPE == "pq" else {})}
     return {"match": match}, rows
 
 
@@ -162,7 +328,7 @@ def run(quick: bool = False) -> list[Row]:
     from hwq.codegen.targets import TARGETS
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from fit_arm_model import fit, held_out_errors
+    from fit_arm_model import fit, held_out_errors, requant_fit
 
     have = [t for t in ("cortex-m4", "cortex-m55", "cortex-a53")
             if shutil.which(TARGETS[t].cc) and shutil.which(TARGETS[t].run[0])]
@@ -189,10 +355,19 @@ def run(quick: bool = False) -> list[Row]:
                     rows.append(Row(case, f"{label} kernel code", r["code_bytes"], "B"))
                 samples.append({"target": t, "regime": regime, "label": label, "shape": f"{i}x{o}", "density": d,
                                 **{k: r[k] for k in ("kernel", "stored", "nnz", "groups", "bits", "rows", "cols",
-                                                     "input_density", "instructions", "visited", "active_cols")
+                                                     "input_density", "instructions", "visited", "active_cols", "requant",
+                                                     "pq_m", "pq_k", "vectors", "nonempty_cols",
+                                                     "nonempty_rows")
                                    if k in r}})
             if not quick:
                 save(samples)  # after every case: a long run keeps what it measured
+        if not quick:
+            for t in have:
+                for shape in CONV_SHAPES:
+                    for regime in ("dense", "relu19"):
+                        samples += measure_conv(t, shape, regime, Path(tmp))
+                        cases[t] += 1
+                        save(samples)
     for t, n in cases.items():
         rows.append(Row(f"{t}: {n} cases", "bit-exact (every branch of every case)", "ok"))
     for (t, label), reg in side.items():  # both input regimes side by side
@@ -206,8 +381,9 @@ def run(quick: bool = False) -> list[Row]:
             rows.append(Row(f"{t} {i}x{o} {int(d * 100)}% dense", f"CMSIS-NN s8 / {label}", base / dense[0], "x"))
     if not quick:
         held = {f"{i}x{o}" for i, o in HELD_SHAPES}
-        model = fit([s for s in samples if s["shape"] not in held])
-        for t, errs in held_out_errors(model, [s for s in samples if s["shape"] in held]).items():
+        train = [s for s in samples if s["shape"] not in held]
+        model = fit(train)
+        for t, errs in held_out_errors(model, [s for s in samples if s["shape"] in held], requant_fit(train)[0]).items():
             for s, est, err in sorted(errs, key=lambda e: -abs(e[2]))[:5]:  # the worst five per target
                 rows.append(Row(f"{t} {s['shape']} {int(s['density'] * 100)}% {s['regime']}",
                                 f"{s['kernel']} est / meas", f"{est:,.0f} / {s['instructions']:,}", f"{100 * err:+.1f} %"))
@@ -232,7 +408,7 @@ def remeasure(labels: list[str], targets: list[str], shape: str | None = None) -
     (after a change to those kernels alone)."""
     path = ROOT / "bench" / "genc_arm_model.json"
     if labels == ["all"]:
-        labels = [e[0] for e in ENCODINGS]
+        labels = [e[0] for e in ENCODINGS] + list(RQ_VARIANTS)
     keys = {lab.replace("-", "_") for lab in labels}
     keep = [s for s in json.loads(path.read_text())["measurements"]
             if not (s["target"] in targets and s["label"] in keys and shape in (None, s["shape"]))]
@@ -245,10 +421,18 @@ def remeasure(labels: list[str], targets: list[str], shape: str | None = None) -
                 print(t, i, o, d, regime, label, round(r["instructions"] / (i * o), 3), r["kernel"], file=sys.stderr, flush=True)
                 keep.append({"target": t, "regime": regime, "label": label, "shape": f"{i}x{o}", "density": d,
                              **{k: r[k] for k in ("kernel", "stored", "nnz", "groups", "bits", "rows", "cols",
-                                                  "input_density", "instructions", "visited", "active_cols")
+                                                  "input_density", "instructions", "visited", "active_cols", "requant",
+                                                     "pq_m", "pq_k", "vectors", "nonempty_cols",
+                                                     "nonempty_rows")
                                 if k in r}})
                 save(keep)
 
 
-if __name__ == "__main__":  # python bench/bench_genc.py LABEL[,LABEL]|all TARGET[,TARGET] [SHAPE]: re-measure
+if __name__ == "__main__":  # python bench/bench_genc.py LABEL[,LABEL]|all|conv TARGET[,TARGET] [SHAPE]: re-measure
+    if sys.argv[1].startswith("conv"):  # conv[:LABEL,LABEL]
+        remeasure_conv(sys.argv[2].split(","), sys.argv[1].partition(":")[2].split(",") if ":" in sys.argv[1] else None)
+        sys.exit(0)
+    if sys.argv[1] == "examples":  # after fit_arm_model.py: the example models' layers, into the fit's provenance
+        write_examples_check(sys.argv[2].split(","))
+        sys.exit(0)
     remeasure(sys.argv[1].split(","), sys.argv[2].split(","), sys.argv[3] if len(sys.argv) > 3 else None)

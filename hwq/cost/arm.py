@@ -1,26 +1,26 @@
 """The ARM CPU targets (``host``, ``cortex-a53``, ``cortex-a72``, ``cortex-m4``, ``cortex-m55``):
 an instruction model of ``hwq gen-c``'s kernels, fitted on exact qemu counts.
 
-Per dense layer: instructions = a * stored entries * d + b * rows (outputs) + c * columns * d
-+ e * columns + f, with (a, b, c, e, f) per target and gen-c kernel and d the input's non-zero
-fraction for column-wise (CSC) kernels (which skip zero activations; 1 otherwise); for
-code-grouped kernels a * non-zeros + g * rows * groups + b * rows + f (``features``); from
+Per weighted layer: instructions = sum of coefficient x term over the kernel's loop trip
+counts (``features``: per MAC / stored entry visited / non-zero, per row, per column, per call,
+the SIMD loops' scalar tails, the PQ table, the conv im2col per output pixel), with the
+coefficients per target, gen-c kernel and code width from
 ``hwq/cost/arm_models/genc_qemu_fit.json`` (bench/bench_genc.py's qemu counts, fitted by
-bench/fit_arm_model.py; provenance and fit error are in the file). cycles = instructions x ``cpi`` (default 1: an ASSUMPTION -- qemu
-counts instructions, not cycles; an in-order Cortex-M4 runs most of these at 1-2 cycles).
+bench/fit_arm_model.py; provenance and fit error are in the file), plus a measured per-row
+cost for per-channel or shift requantization (``requant_per_row``; the kernel fits ran
+per-tensor multiplier requantization). cycles = instructions x ``cpi`` (default 1: an
+ASSUMPTION -- qemu counts instructions, not cycles; an in-order Cortex-M4 runs most of these
+at 1-2 cycles).
 
-* kernel: the fitted kernels whose name starts ``dense/<layout>+<encoding>/`` (gen-c's
-  naming), under gen-c's rules (copied here as data): the byte-entry Thumb-2 loops only for
-  4-bit codes with 4-bit indices, code-grouped rows (``/grouped/``) for CSR codebook, pow2 and
-  ternary weights of any width (not on the host), the pair table (``/pairs/``) for dense 4-bit
-  codebooks with an even row length and int16 centroids; among the fitted variants left, the
-  cheapest prediction is taken (gen-c picks its method -- plain, bucket, table, grouped -- to
-  be cheap).
+* kernel: gen-c's method rule (``gen_c_method``, copied as a rule: pair table, table / plain,
+  bucket / plain), or code-grouped rows (``/grouped/``) for CSR codebook, pow2 and ternary
+  weights (not on the host) where their prediction is lower; the byte-entry Thumb-2 loops only
+  for 4-bit codes with 4-bit indices.
 * d: measured by the golden model (``--input``), given (``--act-density``), or 1.0; the fit
-  saw d = 1 and d = 0.19.
-* no fitted model (a conv layer, an encoding or layout not measured, targets ``host`` and
-  ``cortex-a72``): the layer's ``extra["model"]`` says what was used instead; nothing is made
-  up silently. Layers without weights count 1 instruction per element-wise op (assumption).
+  saw d = 1 and d = 0.19. With ``--input``, CSC kernels use the entries they really visit.
+* no fitted model (an encoding or layout not measured, targets ``host`` and ``cortex-a72``):
+  the layer's ``extra["model"]`` says what was used instead; nothing is made up silently.
+  Layers without weights count 1 instruction per element-wise op (assumption).
 
 Memory: Cortex-M keeps weights in flash and activations in RAM (sizes from gen-c's target
 definitions, as data below); Cortex-A and host read both from DRAM (no cache model).
@@ -45,13 +45,13 @@ FIT_FILE = Path(__file__).parent / "arm_models" / "genc_qemu_fit.json"
 # memories. Flash/RAM copied from hwq/codegen/targets.py (the qemu boards gen-c runs on:
 # mps2-an386 for Cortex-M4, mps3-an547 for Cortex-M55); hwq.cost must not import hwq.codegen.
 ARM_TARGETS = {
-    "host": dict(clock_hz=3.0e9, fit="cortex-a53", flash=0, ram=0, grouped=False,
+    "host": dict(dsp=False, clock_hz=3.0e9, fit="cortex-a53", flash=0, ram=0, grouped=False,
                  note="no fitted model for host (x86-64 differs): Cortex-A53 instruction counts used"),
-    "cortex-a53": dict(clock_hz=1.2e9, fit="cortex-a53", flash=0, ram=0, grouped=True, note=""),  # e.g. Raspberry Pi 3
-    "cortex-a72": dict(clock_hz=1.5e9, fit="cortex-a53", flash=0, ram=0, grouped=True,  # e.g. Raspberry Pi 4
+    "cortex-a53": dict(dsp=False, clock_hz=1.2e9, fit="cortex-a53", flash=0, ram=0, grouped=True, note=""),  # e.g. Raspberry Pi 3
+    "cortex-a72": dict(dsp=False, clock_hz=1.5e9, fit="cortex-a53", flash=0, ram=0, grouped=True,  # e.g. Raspberry Pi 4
                        note="no fitted model for cortex-a72: Cortex-A53 instruction counts used (same Armv8.0 ISA)"),
-    "cortex-m4": dict(clock_hz=168e6, fit="cortex-m4", flash=4 << 20, ram=4 << 20, grouped=True, note=""),  # e.g. STM32F4
-    "cortex-m55": dict(clock_hz=400e6, fit="cortex-m55", flash=512 << 10, ram=512 << 10, grouped=True, note=""),  # e.g. Alif E7
+    "cortex-m4": dict(dsp=True, clock_hz=168e6, fit="cortex-m4", flash=4 << 20, ram=4 << 20, grouped=True, note=""),  # e.g. STM32F4
+    "cortex-m55": dict(dsp=True, clock_hz=400e6, fit="cortex-m55", flash=512 << 10, ram=512 << 10, grouped=True, note=""),  # e.g. Alif E7
 }
 
 
@@ -60,38 +60,160 @@ def fit_data() -> dict:
     return json.loads(FIT_FILE.read_text())
 
 
+# Loop geometry of gen-c's dense-layout SIMD kernels (templates/kernels/simd_int8.c.j2 and
+# codebook_pairs.c.j2): rows per pass and columns per vector step. The main loop covers
+# floor(rows/R)*R rows in steps of V columns; the (cols % V) columns left of every row and
+# the (rows % R) rows left run scalar loops (the tail terms below).
+DENSE_LOOPS = {"dense/int8/plain/dsp": (4, 4), "dense/int8/plain/mve": (1, 8), "dense/int8/plain/neon": (1, 8),
+               "dense/codebook/pairs/dsp": (4, 4), "dense/codebook/pairs/mve": (4, 8)}
+
+
+# terms that make a loop cheaper (gcc's vectorized per-row loops, its loops over uint32
+# pointers, its unrolled single block of PQ taps): fitted with either sign; every other term
+# counts executions and is fitted >= 0
+SAVING_TERMS = ("per_row_multiple_of_16", "per_stored_entry_wide_pointers", "per_table_entry_one_block")
+
+
 def features(kernel: str, stored: float, nnz: float, rows: float, cols: float, groups: float,
-             density: float, visited: float | None = None, active: float | None = None) -> dict[str, float]:
+             density: float, visited: float | None = None, active: float | None = None,
+             pq: tuple[int, int] | None = None, conv: tuple[float, float, float] | None = None,
+             vectors: float | None = None, nonempty: float | None = None) -> dict[str, float]:
     """The fit's terms (bench/fit_arm_model.py fits these, per target and kernel).
 
     Code-grouped kernels (``/grouped/``) read only the non-zeros, once per (row, group) a
     count and one multiply-accumulate or shift; ``groups`` is the number of distinct non-zero
-    weight values (gen-c's groups). The others: column-wise (CSC) kernels skip zero
-    activations, so they visit the stored entries of the ``active`` non-zero input columns
-    (``visited``; from the input when known, else ``stored * density`` and ``cols * density``)."""
+    weight values (gen-c's groups). Dense layouts: per MAC, row, column and call, plus the
+    scalar tails of the SIMD loops (``DENSE_LOOPS``). Product quantization (``pq`` = (M, K)):
+    the table of K sub-codeword products per input (K*cols MACs, M*K entries), then M
+    lookups per row. The others: column-wise (CSC) kernels skip zero activations, so they
+    visit the stored entries of the ``active`` non-zero input columns (``visited``; from the
+    input when known, else ``stored * density`` and ``cols * density``). Conv kernels
+    (``conv2d/``, ``conv`` = (output pixels, fraction of the im2col taps inside the input,
+    C*KH)): per pixel an im2col of ``cols`` taps (C*KH rows of KW), the row or column kernel
+    (column-wise ones skip the zero taps: padding and zero activations) and the
+    requantization of ``rows`` outputs."""
+    if kernel.startswith("conv2d/"):
+        reps, inb, c_kh = conv if conv is not None else (1.0, 1.0, 1.0)
+        d = density * inb if "/csc" in kernel else 1.0
+        csc = "/csc" in kernel
+        se = visited if csc and visited is not None else reps * stored * d
+        out = {"per_mac": se, "per_row": reps * rows, "per_column": reps * cols,
+               "per_nonzero_column": active if csc and active is not None else reps * cols * d,
+               "per_pixel": reps, "per_kernel_row": reps * c_kh, "per_call": 1.0,
+               "per_nonzero_weight": nnz * se / stored if stored else 0.0}
+        loops = DENSE_LOOPS.get("dense/" + kernel.partition("/")[2])
+        if loops:  # the SIMD matvec's scalar tails, once per pixel
+            r, v = loops
+            out["per_column_tail"] = reps * rows * (cols % v)
+            out["per_row_with_column_tail"] = reps * rows if cols % v else 0.0
+            out["per_row_tail_mac"] = reps * (rows % r) * cols
+        return out
     if "/grouped/" in kernel:
-        return {"per_nonzero": nnz, "per_row_group": rows * groups, "per_row": rows, "per_call": 1.0}
+        out = {"per_nonzero": nnz, "per_row_group": rows * groups, "per_row": rows, "per_call": 1.0}
+        if kernel.endswith("/mve"):  # gathers of 8 entries: each (row, group) padded to whole vectors
+            out["per_vector"] = vectors if vectors is not None else nnz / 8
+        return out
+    # gcc -O2 vectorizes the per-row loops (bias, requantization) only when the trip count is
+    # a multiple of the vector length (AArch64 NEON, Cortex-M55 MVE)
+    vec_rows = rows if rows % 16 == 0 else 0.0
+    if "/pq/" in kernel:
+        m, k = pq if pq is not None else (1, 1)
+        # AArch64 builds the table entries in blocks of 16 taps, the sub-vector's d % 16 taps one by one
+        # (a loop of blocks, unrolled by gcc when there is one; the lanes summed once per entry)
+        blocks = (cols // m) // 16
+        return {"per_table_mac": k * cols, "per_table_entry": m * k, "per_lookup": rows * m, "per_row": rows,
+                "per_call": 1.0, "per_row_multiple_of_16": vec_rows, "per_table_tail": m * k * ((cols // m) % 16),
+                "per_table_block": m * k * blocks, "per_table_entry_with_block": m * k if blocks else 0.0,
+                "per_table_entry_one_block": m * k if blocks == 1 else 0.0}
+    if "/csc" not in kernel and "/csr" not in kernel:  # dense layouts
+        out = {"per_mac": rows * cols, "per_row": rows, "per_column": cols, "per_call": 1.0,
+               "per_row_multiple_of_16": vec_rows, "per_nonzero_weight": nnz}
+        if kernel in DENSE_LOOPS:
+            r, v = DENSE_LOOPS[kernel]
+            out["per_column_tail"] = rows * (cols % v)
+            out["per_row_with_column_tail"] = rows if cols % v else 0.0
+            out["per_row_tail_mac"] = (rows % r) * cols
+        return out
     csc = "/csc" in kernel
     d = density if csc else 1.0
     se = visited if csc and visited is not None else stored * d
     ac = active if csc and active is not None else cols * d
     out = {"per_stored_entry": se, "per_row": rows, "per_nonzero_column": ac, "per_column": cols, "per_call": 1.0,
-           # gcc -O2 vectorizes the per-row loops (bias, requantization) only when the trip count is
-           # a multiple of the vector length (AArch64 NEON, Cortex-M55 MVE)
-           "per_row_multiple_of_16": rows if rows % 16 == 0 else 0.0}
-    if "/csc+" in kernel or "/csr+" in kernel:  # gen-c's pointers are uint32 from 2^16 entries on:
-        out["per_stored_entry_wide_pointers"] = se if stored >= 1 << 16 else 0.0  # gcc's loops differ
+           "per_row_multiple_of_16": vec_rows,
+           # entries holding a non-zero weight (not fillers or zero codes), in the visited share
+           "per_nonzero_entry": nnz * (se / stored if stored else 0.0)}
+    if csc:  # non-zero input columns with stored entries: the entry loop's set-up
+        out["per_nonempty_column"] = nonempty if nonempty is not None else ac
+    else:  # rows with stored entries (CSR)
+        out["per_nonempty_row"] = nonempty if nonempty is not None else rows
+    # gen-c's pointers are uint32 from 2^16 entries on: gcc's loops differ
+    out["per_stored_entry_wide_pointers"] = se if stored >= 1 << 16 else 0.0
     return out
 
 
-def column_visits(layer: WeightedLayer, x: np.ndarray) -> tuple[float, float]:
+def column_visits(layer: WeightedLayer, x: np.ndarray) -> tuple[float, float, float]:
     """Mean over the samples of ``x`` (raw integer inputs, (N, cols)) of the stored entries in
-    non-zero input columns and of those columns: what gen-c's CSC kernels walk (they skip raw
-    zeros; the zero point is folded into the bias)."""
+    non-zero input columns, of those columns and of those among them with any stored entry:
+    what gen-c's CSC kernels walk (they skip raw zeros; the zero point is folded into the
+    bias; an empty column skips the entry loop's set-up)."""
     sp = layer.weight.sparse
     lengths = np.diff(sp.ptr.astype(np.int64)).astype(np.float64)
     nz = np.asarray(x).reshape(x.shape[0], -1) != 0
-    return float((nz @ lengths).mean()), float(nz.sum(axis=1).mean())
+    return float((nz @ lengths).mean()), float(nz.sum(axis=1).mean()), float((nz @ (lengths > 0).astype(np.float64)).mean())
+
+
+BASE_REQUANT = "multiplier/tensor"  # what the per-kernel fits measured; other variants add requant_per_row
+
+
+def taps_inside(layer: Conv2d, h: int, w: int) -> float:
+    """Fraction of a conv layer's im2col taps that read the input (not the padding)."""
+    t, l, _, _ = layer.padding
+    oh, ow = layer.out_shape([(layer.in_channels, h, w)])[1:]
+    kh, kw = layer.kernel
+    ys = np.arange(oh)[:, None] * layer.stride[0] + np.arange(kh)[None, :] - t
+    xs = np.arange(ow)[:, None] * layer.stride[1] + np.arange(kw)[None, :] - l
+    return float(((ys >= 0) & (ys < h)).sum() * ((xs >= 0) & (xs < w)).sum()) / (oh * kh * ow * kw)
+
+
+def requant_key(layer: WeightedLayer) -> str:
+    """``mode/tensor`` or ``mode/channel``: the layer's requantization as gen-c specializes it
+    (per-tensor factors are literals; per-channel ones are loaded per row)."""
+    rq = layer.requant
+    return f"{rq.mode}/{'channel' if rq.channels > 1 else 'tensor'}" if rq is not None else "none"
+
+
+def requant_delta_key(rq: str, rows: int) -> str:
+    """gcc vectorizes the per-tensor requantization loop when the row count is a multiple of
+    16 (AArch64): the variants' difference is measured separately there (``.../rows16``)."""
+    return rq + ("/rows16" if rows % 16 == 0 else "")
+
+
+def requant_extra(per_row: dict, rq: str, rows: int) -> float:
+    """Extra instructions of requantization ``rq`` over the fits' per-tensor multiplier one."""
+    if rq == BASE_REQUANT:
+        return 0.0
+    return per_row.get(requant_delta_key(rq, rows), per_row.get(rq, 0.0)) * rows
+
+
+def conv_column_visits(layer: Conv2d, x: np.ndarray, zero_point: int = 0) -> tuple[float, float]:
+    """Mean over the samples of ``x`` (raw integer inputs, (N, C, H, W)) of the stored entries
+    a column-wise conv kernel visits and of the non-zero taps, summed over the output pixels:
+    gen-c's im2col pads with the input zero point and its CSC kernels skip raw zero taps."""
+    x = np.asarray(x).reshape((x.shape[0], layer.in_channels) + tuple(x.shape[-2:]))
+    t, lft, b, r = layer.padding
+    xp = np.pad(x, ((0, 0), (0, 0), (t, b), (lft, r)), constant_values=zero_point) != 0
+    kh, kw = layer.kernel
+    sh, sw = layer.stride
+    oh = (xp.shape[2] - kh) // sh + 1
+    ow = (xp.shape[3] - kw) // sw + 1
+    lengths = np.diff(layer.weight.sparse.ptr.astype(np.int64)).astype(np.float64).reshape(layer.in_channels, kh, kw)
+    visited = active = 0.0
+    for i in range(kh):
+        for j in range(kw):
+            tap = xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]  # (N, C, OH, OW)
+            visited += float((tap * lengths[None, :, i, j, None, None]).sum()) / x.shape[0]
+            active += float(tap.sum()) / x.shape[0]
+    return visited, active
 
 
 def fit_key(kernel: str, bits: int) -> str:
@@ -104,9 +226,60 @@ def predict(coef: dict, feats: dict[str, float]) -> float:
     return sum(coef.get(t, 0.0) * v for t, v in feats.items())
 
 
+def group_vectors(layer: WeightedLayer, lanes: int = 8) -> int:
+    """Vectors of ``lanes`` entries the code-grouped rows take when every (row, group) is padded
+    to whole vectors (gen-c's MVE kernel): sum over rows and distinct non-zero values of
+    ceil(count / lanes)."""
+    w = layer.weight.dense_int().reshape(layer.weight.matrix_shape[0], -1)
+    total = 0
+    for row in w:
+        _, counts = np.unique(row[row != 0], return_counts=True)
+        total += int((-(-counts // lanes)).sum())
+    return total
+
+
 def distinct_nonzero_values(layer: WeightedLayer) -> int:
     v = np.unique(layer.weight.dense_int())
     return int(np.count_nonzero(v))
+
+
+def pairs_ok(layer: WeightedLayer) -> bool:
+    """gen-c's dense 4-bit codebook pair-table kernel (SMLAD / MVE): even rows, int16 centroids."""
+    w = layer.weight
+    return (w.sparse is None and w.values.TYPE == "codebook" and w.values.payload_bits() == 4
+            and w.matrix_shape[1] % 2 == 0
+            and int(np.abs(w.values.codebook.astype(np.int64)).max(initial=0)) < (1 << 15))
+
+
+def gen_c_method(layer: WeightedLayer, cortex_m: bool) -> str:
+    """The method gen-c packs a layer's weights for (hwq/codegen/packing.py ``pack``, copied
+    here as a rule: hwq.cost must not import hwq.codegen), before its code-grouped choice.
+    ``cortex_m``: a Cortex-M target with 8-bit activations (gen-c's ``cheap_mla`` and ``dsp``)."""
+    w = layer.weight
+    v = w.values
+    enc = v.TYPE
+    if enc in ("int8", "pq"):
+        return "plain"
+    rows, cols = w.matrix_shape
+    code_bits = max(1, v.payload_bits())
+    if w.sparse is None:
+        per_major, field_bits, csc = float(cols), code_bits, False
+    else:
+        csc = w.sparse.format == "csc"
+        per_major, field_bits = w.stored / max(1, cols if csc else rows), w.sparse.index_bits + code_bits
+    if enc == "ternary":
+        return "table" if csc else "bucket"
+    if enc == "codebook":
+        if cortex_m and pairs_ok(layer):
+            return "pairs"
+        k = int(v.codebook.shape[0])
+        if csc:
+            return "table" if per_major >= k / 2 else "plain"
+        return "bucket" if per_major >= 2 * k and not (cortex_m and field_bits == 8) else "plain"
+    n = 1 << v.bits  # pow2
+    if csc:
+        return "table" if per_major >= n / 2 else "plain"
+    return "bucket" if per_major >= 2 * n else "plain"
 
 
 def _asm_ok(layer: WeightedLayer) -> bool:
@@ -171,37 +344,53 @@ class ArmCpu(Target):
         rows, cols = w.matrix_shape
         stored = float(w.stored)
         reps = 1
-        if isinstance(layer, Conv2d):  # once per output position
-            reps = int(c.out_shape[-1] * c.out_shape[-2]) if len(c.out_shape) >= 3 else 1
-            note.append(f"no fitted model for conv2d: counted as the dense kernel once per output position ({reps})")
-        elif not isinstance(layer, Dense):
-            note.append(f"no fitted model for {type(layer).__name__}: counted as dense")
         fits = fit_data()["model"][t["fit"]]
         enc = w.values.TYPE
-        prefix = f"dense/{w.sparse.format}+{enc}/" if w.sparse is not None else f"dense/{enc}/"
+        layout = f"{w.sparse.format}+{enc}/" if w.sparse is not None else f"{enc}/"
+        prefix = "dense/" + layout
+        conv = None
+        if isinstance(layer, Conv2d):
+            pixels = int(c.out_shape[-1] * c.out_shape[-2]) if len(c.out_shape) >= 3 else 1
+            if any(k.startswith("conv2d/" + layout) for k in fits):
+                prefix = "conv2d/" + layout
+                h, wd = c.in_shapes[0][-2:]
+                conv = (float(pixels), taps_inside(layer, h, wd), float(layer.in_channels * layer.kernel[0]))
+            else:  # once per output position
+                reps = pixels
+                note.append(f"no fitted model for conv2d/{layout[:-1]}: counted as the dense kernel once per "
+                            f"output position ({reps})")
+        elif not isinstance(layer, Dense):
+            note.append(f"no fitted model for {type(layer).__name__}: counted as dense")
         asm = _asm_ok(layer)
         d = 1.0 if c.act_density is None else float(c.act_density)
 
         grouped_ok = t["grouped"] and w.sparse is not None and w.sparse.format == "csr" and enc != "int8"
-        # the dense 4-bit codebook pair-table kernel (SMLAD / MVE): even rows, int16 centroids
-        pairs_ok = (w.sparse is None and enc == "codebook" and w.values.payload_bits() == 4 and cols % 2 == 0
-                    and int(np.abs(w.values.codebook.astype(np.int64)).max(initial=0)) < (1 << 15))
-        nnz = float(w.nnz()) if grouped_ok else 0.0
+        nnz = float(w.nnz())
         groups = float(distinct_nonzero_values(layer)) if grouped_ok else 0.0
-
-        # gen-c's column-wise method for codebook and pow2: a table of the column's products when
-        # it has at least half as many entries as codes, else one product per entry
-        table_ok = None
-        if w.sparse is not None and w.sparse.format == "csc" and enc in ("codebook", "pow2"):
-            n_codes = w.values.codebook.shape[0] if enc == "codebook" else 1 << w.values.bits
-            table_ok = stored / max(1, cols) >= n_codes / 2
-        visited = active = None
+        elems = float(np.prod(c.in_shapes[0])) if c.in_shapes else 0.0
+        act8 = not elems or 8 * c.activation_bytes.get("in", 0.0) / elems <= 8  # 8-bit input activations
+        method = gen_c_method(layer, t["dsp"] and act8)
+        visited = active = nonempty = None
         if (w.sparse is not None and w.sparse.format == "csc" and isinstance(layer, Dense) and c.x_in
                 and c.x_in[0] is not None and np.asarray(c.x_in[0]).reshape(len(c.x_in[0]), -1).shape[1] == cols):
-            visited, active = column_visits(layer, np.asarray(c.x_in[0]))
+            visited, active, nonempty = column_visits(layer, np.asarray(c.x_in[0]))
+        elif (w.sparse is not None and w.sparse.format == "csc" and conv is not None and c.x_in
+              and c.x_in[0] is not None and np.asarray(c.x_in[0]).ndim == 4):
+            visited, active = conv_column_visits(layer, np.asarray(c.x_in[0]), c.in_zero_point)
+
+        # CSC: columns, CSR: rows with stored entries
+        nonempty_majors = float(np.count_nonzero(np.diff(w.sparse.ptr.astype(np.int64)))) if w.sparse is not None else 0.0
+        vectors = lru_cache(maxsize=1)(lambda: float(group_vectors(layer)))
+        pq = None
+        if enc == "pq":
+            cb = w.values.codebook  # (M, K, d)
+            pq = (int(cb.shape[0]), int(cb.shape[1]))
 
         def feats(k: str, s: float) -> dict[str, float]:
-            return features(k, s, nnz, rows, cols, groups, d, visited if s == stored else None, active)
+            return features(k, s, nnz, rows, cols, groups, d, visited if s == stored else None, active, pq, conv,
+                            vectors() if k.endswith("/grouped/mve") else None,
+                            nonempty if nonempty is not None
+                            else nonempty_majors * d if "/csc" in k else nonempty_majors)
 
         bits = int(w.values.payload_bits())
         by_kernel: dict[str, dict[int, dict]] = {}
@@ -216,13 +405,16 @@ class ArmCpu(Target):
 
         def pick(pre: str, s: float) -> tuple[str, dict] | None:
             cands = {k: at_bits(k)[1] for k in by_kernel if k.startswith(pre)}
-            # gen-c's rules: code-grouped rows for CSR codebook/pow2/ternary (not on the host);
-            # the byte-entry Thumb-2 loops for 4-bit codes with 4-bit indices
-            cands = {k: v for k, v in cands.items() if ("/grouped/" not in k or grouped_ok)
-                     and ("/pairs/" not in k or pairs_ok) and ("/table/" not in k or table_ok is not False)
-                     and ("/plain/" not in k or table_ok is not True)}
+            # gen-c's rules: its packing method (gen_c_method), or code-grouped rows for CSR
+            # codebook/pow2/ternary where faster (not on the host); the byte-entry Thumb-2 loops
+            # for 4-bit codes with 4-bit indices
+            if pre != "dense/int8/":
+                cands = {k: v for k, v in cands.items()
+                         if f"/{method}/" in k or ("/grouped/" in k and grouped_ok)} or cands
             if not asm:
                 cands = {k: v for k, v in cands.items() if not k.endswith("/thumb2") or "/grouped/" in k} or cands
+            elif any(k.endswith("/thumb2") and "/grouped/" not in k for k in cands):
+                cands = {k: v for k, v in cands.items() if not k.endswith("/c")}
             if not cands:
                 return None
             k = min(cands, key=lambda k: predict(cands[k], feats(k, s)))
@@ -236,13 +428,22 @@ class ArmCpu(Target):
             note.append(f"no fitted model for {enc}{'/' + w.sparse.format if w.sparse else ''}: "
                         f"counted as dense int8 ({chosen[0]})")
         kernel, coef = chosen
+        if f"/{method}/" not in kernel and "/grouped/" not in kernel and not kernel.startswith("dense/int8/"):
+            note.append(f"gen-c's method {method!r} is not fitted on {t['fit']}: {kernel} used")
         fitted_bits = at_bits(kernel)[0]
         if fitted_bits != bits and not kernel.startswith("dense/int8/"):
             note.append(f"fitted at {fitted_bits}-bit codes, this layer has {bits}")
         if not asm and kernel.endswith("/thumb2") and "/grouped/" not in kernel:
             note.append("fitted on the 4-bit Thumb-2 kernel; this layer's codes run gen-c's C kernel (estimate low)")
         n = predict(coef, feats(kernel, s))
-        extra = {"kernel": kernel, "fit": t["fit"], "input_density": d}
+        rq = requant_key(layer)
+        if rq != BASE_REQUANT:  # the fits ran per-tensor multiplier requantization
+            per_row = fit_data().get("requant_per_row", {}).get(t["fit"], {})
+            if rq in per_row:
+                n += requant_extra(per_row, rq, rows) * (conv[0] if conv else 1.0)
+            else:
+                note.append(f"no measured cost for {rq} requantization: counted as {BASE_REQUANT}")
+        extra = {"kernel": kernel, "fit": t["fit"], "input_density": d, "requant": rq}
         if note:
             extra["model"] = "; ".join(note)
         return max(0.0, n) * reps, extra
