@@ -19,6 +19,7 @@ example models' end-to-end check, stored in the same file's provenance)
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from scipy.optimize import linprog
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hwq.cost.arm import BASE_REQUANT, SAVING_TERMS, features, fit_key, predict, requant_delta_key, requant_extra  # noqa: E402
+from hwq.cost.arm import BASE_REQUANT, SAVING_TERMS, features, fit_key, fit_pool, predict, requant_delta_key, requant_extra  # noqa: E402
 
 
 def sample_features(s: dict) -> dict[str, float]:
@@ -56,8 +57,10 @@ def requant_fit(samples: list[dict]) -> tuple[dict, dict]:
         if requant_of(s) != BASE_REQUANT:
             b = base.get((s["target"], s["label"].split("_rq_")[0], s["shape"], s["density"], s["regime"]))
             if b is not None and b["kernel"] == s["kernel"]:
-                deltas.setdefault(s["target"], {}).setdefault(requant_delta_key(requant_of(s), s["rows"]), []).append(
-                    (s["instructions"] - b["instructions"]) / s["rows"])
+                conv = "conv" in s  # a conv layer requantizes rows x pixels outputs
+                key = ("conv/" if conv else "") + requant_delta_key(requant_of(s), s["rows"])
+                deltas.setdefault(s["target"], {}).setdefault(key, []).append(
+                    (s["instructions"] - b["instructions"]) / (s["rows"] * (s["conv"][0] if conv else 1)))
     mean = {t: {k: float(np.mean(v)) for k, v in d.items()} for t, d in deltas.items()}
     spread = {t: {k: round(float(np.max(np.abs(np.array(v) - mean[t][k]))), 2) for k, v in d.items()}
               for t, d in deltas.items()}
@@ -68,20 +71,23 @@ def estimate(model: dict, rq: dict, s: dict) -> float | None:
     c = model.get(s["target"], {}).get(fit_key(s["kernel"], s["bits"]))
     if c is None:
         return None
-    return predict(c, sample_features(s)) + requant_extra(rq.get(s["target"], {}), requant_of(s), s["rows"])
+    return predict(c, sample_features(s)) + requant_extra(rq.get(s["target"], {}), requant_of(s), s["rows"],
+                                                          "conv" in s) * (s["conv"][0] if "conv" in s else 1)
 
 
 def fit(samples: list[dict]) -> dict:
     groups: dict = {}
     for s in samples:
         if requant_of(s) == BASE_REQUANT:
-            groups.setdefault((s["target"], fit_key(s["kernel"], s["bits"])), []).append(s)
+            groups.setdefault((s["target"], fit_key(fit_pool(s["kernel"]), s["bits"])), []).append(s)
     out: dict = {}
-    for (target, kernel), ss in sorted(groups.items()):
+    for (target, pool), ss in sorted(groups.items()):
         terms = list(sample_features(ss[0]))
         y = np.array([s["instructions"] for s in ss], dtype=np.float64)
         a = np.array([[sample_features(s)[t] for t in terms] for s in ss], dtype=np.float64) / y[:, None]
-        out.setdefault(target, {})[kernel] = dict(zip(terms, (float(c) for c in relative_l1(a, [t in SAVING_TERMS for t in terms]))))
+        coef = dict(zip(terms, (float(c) for c in relative_l1(a, [t in SAVING_TERMS for t in terms]))))
+        for key in sorted({fit_key(s["kernel"], s["bits"]) for s in ss}):  # every kernel of the pool
+            out.setdefault(target, {})[key] = coef
     return out
 
 
@@ -126,11 +132,11 @@ def main() -> None:
     samples, held = data["measurements"], set(data["held_shapes"])
     train = [s for s in samples if s["shape"] not in held]
     errs = held_out_errors(fit(train), [s for s in samples if s["shape"] in held], requant_fit(train)[0])
-    band = {t: round(max(abs(e[2]) for e in es), 4) for t, es in errs.items()}
+    band = {t: math.ceil(1e4 * max(abs(e[2]) for e in es)) / 1e4 for t, es in errs.items()}  # rounded up
     per_kernel: dict = {}
     for t, es in errs.items():
         for smp, _, err in es:
-            key = f"{smp['kernel']}#{smp['bits']}"
+            key = fit_key(smp["kernel"], smp["bits"])
             per_kernel.setdefault(t, {})[key] = max(per_kernel.get(t, {}).get(key, 0.0), round(abs(err), 4))
     per_shape: dict = {}
     for t, es in errs.items():

