@@ -210,3 +210,47 @@ def test_mve_pow2_kernel_has_no_multiply(tmp_path, density):
     body = re.search(r"<hwq_random_mlp_L_fc1>:\n(.*?)\n\n", asm, re.S).group(1)
     assert re.search(r"\svldrb\.u16\s+q\d, \[r\d+, q\d\]", body) and "vaddva.u16" in body
     assert not re.search(r"\s(v?mul|v?mla\w*|mls|[su]mull|[su]mlal|smla\w*|smul\w*|smmul\w*|vml\w*|vqd?r?mul\w*)[.\s]", body)
+
+
+@pytest.mark.parametrize("target", ["cortex-a53", "cortex-m55"])
+def test_dense_pow2_shift_kernels(tmp_path, target):
+    """Dense 4-bit pow2 through the per-lane shift kernels (NEON TBL + SSHL on Cortex-A53, MVE
+    gathers + VSHL on Cortex-M55): every code (zero, +-2^0..+-2^6), row counts not a multiple of
+    the rows per pass (2, 4) and row lengths not a multiple of 8 or 16 code bytes (tails),
+    uint8 and int8 activations at their limits, a non-zero zero point, saturating rows;
+    against the golden model. Without a multiply in the pow2-requantized kernels."""
+    import re
+    import subprocess
+
+    from tests.factories import mlp
+
+    t = need_target(target)
+    subs = {}
+    for k, shape in enumerate(("202,7", "202,5", "202,3")):  # 101 code bytes a row: tails on both
+        m = random_mlp(shape, density=1.0, encoding="pow2", bits=4, sparse="none", pow2_act=k == 0, seed=k)
+        codes = m.layers["fc1"].weight.values.codes
+        codes[:16] = [c for c in range(16) if c != 8] + [15]  # every code at least once
+        if k == 2:
+            m.layers["fc1"].bias_q[0], m.layers["fc1"].bias_q[1] = 1 << 24, -(1 << 24)
+        subs[f"p{k}"] = ir.validate(m)
+    m = merge(subs, "shifts")
+    m = with_zero_points(m, {"input": 3})
+    x = np.random.default_rng(3).integers(0, 256, (3, 202))
+    x[0], x[1, :100] = 255, 0
+    rep = gen_c(m, target, tmp_path / "a", x=x, run=True, count=False, grouped=False)  # (M55: grouped where it fits)
+    check(rep)
+    assert all("/pow2/shifts/" in l["kernel"] for l in rep["layers"]), [l["kernel"] for l in rep["layers"]]
+    rng = np.random.default_rng(4)
+    m2 = mlp(rng, "pow2", "none")  # int8 activations (12 -> 9 -> 4)
+    m2.layers["fc1"].weight = ir.Weight(m2.layers["fc1"].weight.shape, ir.Pow2Values(
+        rng.choice([c for c in range(16) if c != 8], m2.layers["fc1"].weight.size).astype(np.uint8), 4, -6))
+    m2 = with_zero_points(ir.validate(m2), {"x": -5})
+    rep = gen_c(m2, target, tmp_path / "b", run=True, count=False, grouped=False)
+    check(rep)
+    assert "/pow2/shifts/" in rep["layers"][0]["kernel"]
+    asm = subprocess.run([t.size_tool.replace("size", "objdump"), "-d", "--no-show-raw-insn"]
+                         + (["-m", "armv8.1-m.main"] if target == "cortex-m55" else []) + [str(tmp_path / "a" / "prog")],
+                         capture_output=True, text=True, check=True).stdout
+    body = re.search(r"<hwq_shifts_L_p0_fc1>:\n(.*?)\n\n", asm, re.S).group(1)
+    assert re.search(r"\s(v?shl|sshl)", body)
+    assert not re.search(r"\s(v?mul\w*|v?mla\w*|v?mls\w*|[su]mull\w*|[su]mlal\w*|smla\w*|smul\w*|smmul\w*|smaddl|madd|msub|vml\w*|vqd?r?mul\w*)[.\s]", body)

@@ -119,9 +119,29 @@ def pair_table(codebook: np.ndarray) -> np.ndarray:
     return ((cb[b & 15] & 0xFFFF) | ((cb[b >> 4] & 0xFFFF) << 16)).astype(np.uint32).view(np.int32)
 
 
+def shifts_ok(layer: WeightedLayer) -> bool:
+    """Dense 4-bit pow2 weights with an even row length: the per-lane shift kernels (MVE, NEON;
+    kernels/pow2_shifts.c.j2) on int16 lanes, where x << 6 fits for 8-bit activations."""
+    w = layer.weight
+    v = w.values
+    return w.sparse is None and isinstance(v, Pow2Values) and v.bits == 4 and w.matrix_shape[1] % 2 == 0
+
+
+def shift_control(bits: int = 4) -> np.ndarray:
+    """Per code, the lane control halfword of the shift kernels: the low byte the shift k-1 (16
+    for k = 0: shifted out), 0xFF00 for a negative weight."""
+    c = np.arange(1 << bits)
+    k, neg = c & ((1 << (bits - 1)) - 1), c >> (bits - 1)
+    return np.where(k > 0, k - 1, 16) | np.where((k > 0) & (neg == 1), 0xFF00, 0)
+
+
+# instructions per dense MAC of the shift kernels (bench_genc.py: Cortex-M55, Cortex-A53)
+SHIFTS_PER_MAC = {"mve": 0.85, "a64": 1.15}
+
+
 def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
          grouped: bool | None = None, auto_grouped: str | None = None, dsp: bool = False,
-         max_grouped_bytes: int | None = None) -> Packed:
+         max_grouped_bytes: int | None = None, shifts: str | None = None) -> Packed:
     """``cheap_mla``: a multiply-accumulate is one instruction with byte entries (the
     Thumb-2 loops of Cortex-M), so the plain codebook lookup beats the per-centroid sums.
     ``grouped``: repack codebook/pow2/ternary weights as code-grouped rows -- None: dense and
@@ -129,7 +149,9 @@ def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
     never) says it is faster; True: any layout (dense, CSR, CSC) where it can be built; False: never. ``dsp``: the
     target has SMLAD (Cortex-M4/M55): dense 4-bit codebooks run from a table of value pairs.
     ``max_grouped_bytes``: the automatic choice keeps the IR's layout when the grouped arrays
-    would be larger (a share of a Cortex-M target's flash: dense layers grow 4x)."""
+    would be larger (a share of a Cortex-M target's flash: dense layers grow 4x). ``shifts``
+    (mve, a64): dense 4-bit pow2 weights run the per-lane shift kernel of that SIMD unit
+    (unless code-grouped rows are faster)."""
     w = layer.weight
     v = w.values
     rows, cols = w.matrix_shape
@@ -183,6 +205,17 @@ def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
         p.n_codes = 1 << v.bits
         if p.layout == "csc":  # per column: the signed shifts of the activation, then adds
             p.method = "table" if per_major >= p.n_codes / 2 else "plain"
+        elif shifts and shifts_ok(layer):
+            h = shift_control(v.bits)
+            if shifts == "mve":  # per code byte (two weights): both lane controls
+                b = np.arange(256)
+                arrays["shifts"] = CArray(f"{prefix}_shifts", "uint32_t", (h[b & 15] | h[b >> 4] << 16).astype(np.uint32))
+            else:  # the two TBL tables: shift bytes, sign bytes
+                arrays["shifts"] = CArray(f"{prefix}_shifts", "uint8_t", np.concatenate([h & 255, h >> 8]).astype(np.uint8))
+            # every negative weight's lane is -(x << s) - 1: its row's bias holds the +1
+            neg = ((codes.reshape(rows, cols) >> (v.bits - 1)) & 1).sum(axis=1).astype(np.uint64)
+            arrays["bias"].values = ((arrays["bias"].values.astype(np.uint64) + neg) & 0xFFFFFFFF).astype(np.uint32)
+            p.method = "shifts"
         else:
             p.method = "bucket" if per_major >= 2 * p.n_codes else "plain"
     elif isinstance(v, TernaryValues):
@@ -192,7 +225,7 @@ def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
     if grouped is not False and p.encoding in ("codebook", "pow2", "ternary") \
             and (grouped or auto_grouped and p.layout != "csc"):
         per_entry = THUMB2_PER_ENTRY if cheap_mla and p.field_bits == 8 and p.code_bits == 4 and p.layout == "csr" \
-            else C_PER_ENTRY
+            else SHIFTS_PER_MAC[shifts] if p.method == "shifts" else C_PER_ENTRY
         per_row = ROW_COST + (BUCKET_PER_CODE * p.n_codes if p.method == "bucket" else 0.0)
         # the path's vectors first (MVE), then the one-entry-at-a-time loops of the same core
         paths = [auto_grouped] + (["thumb2"] if auto_grouped in LANES else [])
@@ -204,6 +237,9 @@ def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
         else:
             gr = None
         if gr is not None:
+            if p.method == "shifts":  # back to the IR's bias
+                arrays["bias"] = CArray(f"{prefix}_bias", "uint32_t", folded_bias(layer, zx))
+                del arrays["shifts"]
             del arrays["codes"]
             arrays.pop("ptr", None)
             arrays.pop("codebook", None)  # the differences replace the codebook

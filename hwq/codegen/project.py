@@ -16,7 +16,7 @@ import jinja2
 import numpy as np
 
 from hwq.codegen.identifiers import layer_symbol, macro_prefix, model_prefix, sanitize
-from hwq.codegen.packing import CArray, pack, pairs_ok
+from hwq.codegen.packing import CArray, pack, pairs_ok, shifts_ok
 from hwq.codegen.planning import ALIGN, Plan, act_ctype, ctype_bytes, plan
 from hwq.codegen.targets import Target
 from hwq.errors import HwqError
@@ -64,7 +64,7 @@ def scratch_bytes(model: Model, mve: bool = False):
             n += _a((cols + 1) * elem)
         elif mve and layer.weight.values.TYPE in ("codebook", "pow2", "ternary"):
             n += _a((cols + 1) * elem)
-        if pairs_ok(layer):  # the int16 copy of the activations of the DSP pair-table kernel
+        if pairs_ok(layer) or shifts_ok(layer):  # the int16 copy of the activations (pair table, pow2 shifts)
             n += _a(cols * 2)
         if isinstance(layer.weight.values, PQValues):
             m, k, _ = layer.weight.values.codebook.shape
@@ -159,7 +159,8 @@ def build_project(model: Model, target: Target, outdir: Path, samples: dict[str,
             auto = "thumb2" if gasm else "mve" if gmve else "a64" if ga64 else None  # host: the IR's layout
             pk = pack(layer, zx, f"{prefix}_{sanitize(layer.name)}", cheap_mla=thumb2, grouped=grouped,
                       auto_grouped=auto, dsp=thumb2,
-                      max_grouped_bytes=int(target.flash * GROUPED_FLASH_SHARE) if target.bare_metal else None)
+                      max_grouped_bytes=int(target.flash * GROUPED_FLASH_SHARE) if target.bare_metal else None,
+                      shifts=("mve" if gmve else "a64" if ga64 else None) if tin in ("uint8_t", "int8_t") else None)
             arrays.extend(pk.arrays.values())
             q = layer.quant
             lo = max(q.qmin, q.zero_point) if s.output != layer.name else q.qmin
@@ -169,6 +170,7 @@ def build_project(model: Model, target: Target, outdir: Path, samples: dict[str,
                      rq_mode=layer.requant.mode, per_channel=layer.requant.channels > 1,
                      a={r: a.name for r, a in pk.arrays.items()} | {"ptr": pk.arrays["ptr"].name if "ptr" in pk.arrays else "",
                                                                    "pairs": pk.arrays["pairs"].name if "pairs" in pk.arrays else "",
+                                                                   "shifts": pk.arrays["shifts"].name if "shifts" in pk.arrays else "",
                                                                    "codebook": pk.arrays["codebook"].name if "codebook" in pk.arrays else ""},
                      codes_ctype=pk.arrays["codes"].ctype, ptr_ctype=pk.arrays["ptr"].ctype if "ptr" in pk.arrays else "",
                      field_bits=pk.field_bits, index_bits=pk.index_bits, n_codes=pk.n_codes,
@@ -197,7 +199,8 @@ def build_project(model: Model, target: Target, outdir: Path, samples: dict[str,
                 L["aux_off"] = L["col_off"] + _a((cols + 1) * ctype_bytes(tin))
             text = env.get_template("kernels/weighted.c.j2").render(L=L)
             enc = f"{pk.layout}+{pk.encoding}" if pk.layout != "dense" else pk.encoding
-            path = (("mve" if L["simd"] == "mve" else "dsp") if pk.method == "pairs" else "a64" if L["ga64"] else
+            path = (("mve" if L["simd"] == "mve" else "dsp") if pk.method == "pairs" else L["simd"] if pk.method == "shifts"
+                    else "a64" if L["ga64"] else
                     "mve" if L["gmve"] else L["simd"] if pk.encoding == "int8" and pk.layout == "dense" and tin in ("uint8_t", "int8_t")
                     and L["simd"] != "none" else "thumb2" if L["asm"] else "c")
             kind = f"{layer.KIND}/{enc}/{pk.method}/{path}" + ("+relu" if L["relu"] else "")
