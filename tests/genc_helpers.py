@@ -90,3 +90,26 @@ def byte_entry_model(seed: int = 0) -> ir.Model:
                 subs[f"{enc}_{lay}_{int(d * 100)}"] = random_mlp("128,40,10", density=d, encoding=enc, bits=4,
                                                                   sparse=lay, index_bits=4, seed=seed)
     return with_zero_points(merge(subs, "byte_entries"), {"input": 0})
+
+
+def two_input_model(seed: int = 0) -> ir.Model:
+    """Two graph inputs (a: 16 signed, b: 10 unsigned) through two dense branches (sparse
+    codebook, dense int8) joined by add, then relu and a pow2 dense layer."""
+    from hwq.compress.calibrate import calibrate
+    from hwq.compress.random_model import random_weight
+
+    rng = np.random.default_rng(seed)
+    m = ir.Model("two_in", {}, ["fc"])
+    L = m.layers
+    L["a"] = ir.Input("a", [], shape=(16,))
+    L["b"] = ir.Input("b", [], shape=(10,))
+    L["fa"] = ir.Dense("fa", ["a"], in_features=16, out_features=6, bias=rng.normal(size=6).astype(np.float32),
+                       weight=random_weight(rng, (6, 16), "codebook", 0.5, 4, "csr", 3))
+    L["fb"] = ir.Dense("fb", ["b"], in_features=10, out_features=6, bias=None,
+                       weight=random_weight(rng, (6, 10), "int8", 1.0, 8, "none", 3))
+    L["sum"] = ir.Add("sum", ["fa", "fb"])
+    L["r"] = ir.ReLU("r", ["sum"])
+    L["fc"] = ir.Dense("fc", ["r"], in_features=6, out_features=3, bias=rng.normal(size=3).astype(np.float32),
+                       weight=random_weight(rng, (3, 6), "pow2", 1.0, 4, "none", 3))
+    x = {"a": rng.normal(size=(64, 16)), "b": rng.random((64, 10))}
+    return calibrate(m, x, act_bits=8, weights_to_int8=False)

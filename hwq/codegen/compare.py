@@ -18,17 +18,37 @@ from hwq.ir.model import Model
 SOFTMAX_ATOL = 1e-5
 
 
-def integer_inputs(model: Model, x: np.ndarray | None, n_default: int = 3, seed: int = 0) -> np.ndarray:
-    """The inputs on the input's integer grid: ``x`` (floats quantized, integers range-checked)
-    or ``n_default`` seeded random samples over the whole range."""
-    if len(model.inputs) != 1:
-        raise HwqError(f"{model.name}: gen-c supports models with one graph input, not {len(model.inputs)}")
-    inp = model.inputs[0]
+def integer_inputs(model: Model, x, n_default: int = 3, seed: int = 0) -> dict[str, np.ndarray]:
+    """Each graph input's samples on its integer grid, by input name: ``x`` (one array for a
+    model with one input, else a dict by input name; floats quantized, integers range-checked)
+    or ``n_default`` seeded random samples over each input's whole range."""
+    names = [i.name for i in model.inputs]
+    if x is None:
+        rng = np.random.default_rng(seed)
+        return {i.name: rng.integers(i.quant.qmin, i.quant.qmax + 1, (n_default,) + tuple(i.shape))
+                for i in model.inputs}
+    if not isinstance(x, dict):
+        if len(names) != 1:
+            raise HwqError(f"input: {model.name} has {len(names)} inputs ({', '.join(names)}): "
+                           "give one array per input (NAME=x.npy or one .npz)")
+        x = {names[0]: x}
+    unknown = [n for n in x if n not in names]
+    if unknown:
+        raise HwqError(f"input: the model has no input {unknown[0]!r} (inputs: {', '.join(names)})")
+    missing = [n for n in names if n not in x]
+    if missing:
+        raise HwqError(f"input: no array for the model's input {missing[0]!r}")
+    out = {n: _integer_input(model.layers[n], np.asarray(x[n])) for n in names}
+    counts = {n: int(a.shape[0]) for n, a in out.items()}
+    if len(set(counts.values())) > 1:
+        raise HwqError("input: the inputs hold different numbers of samples ("
+                       + ", ".join(f"{n}: {c}" for n, c in counts.items()) + ")")
+    return out
+
+
+def _integer_input(inp, x: np.ndarray) -> np.ndarray:
     q = inp.quant
     shape = tuple(inp.shape)
-    if x is None:
-        return np.random.default_rng(seed).integers(q.qmin, q.qmax + 1, (n_default,) + shape)
-    x = np.asarray(x)
     if x.shape == shape:
         x = x[None]
     if x.shape[1:] != shape or x.shape[0] == 0:
@@ -40,15 +60,15 @@ def integer_inputs(model: Model, x: np.ndarray | None, n_default: int = 3, seed:
     return x.astype(np.int64)
 
 
-def golden(model: Model, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], list[int]]:
-    """(kept inputs, golden values of every layer on them, excluded sample indices)."""
-    name = model.inputs[0].name
-    excluded = overflowing_samples(model, {name: x})
-    keep = [i for i in range(x.shape[0]) if i not in set(excluded)]
+def golden(model: Model, x: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[int]]:
+    """(kept inputs by name, golden values of every layer on them, excluded sample indices)."""
+    excluded = overflowing_samples(model, x)
+    n = next(iter(x.values())).shape[0]
+    keep = [i for i in range(n) if i not in set(excluded)]
     if not keep:
         raise HwqError("input: every sample overflows an accumulator in the golden model (outside the contract)")
-    xk = x[keep]
-    return xk, run_int(model, {name: xk}, keep_all=True), [int(i) for i in excluded]
+    xk = {name: a[keep] for name, a in x.items()}
+    return xk, run_int(model, xk, keep_all=True), [int(i) for i in excluded]
 
 
 def parse_dump(stdout: str, n_steps: int, n_samples: int) -> dict[int, np.ndarray]:

@@ -14,9 +14,10 @@ from hwq.ir.atomic import atomic_write
 from hwq.ir.model import Model
 
 
-def gen_c(model: Model, target_name: str, outdir: str | Path, x: np.ndarray | None = None,
+def gen_c(model: Model, target_name: str, outdir: str | Path, x: np.ndarray | dict | None = None,
           run: bool = False, count: bool | None = None, simd: bool = True, grouped: bool | None = None) -> dict:
     """Write the project; with ``run`` build, run and compare it. Returns the report dict.
+    ``x``: the samples to bundle, one array (a model with one input) or a dict by input name.
     ``grouped``: code-grouped rows for sparse codebook/pow2/ternary weights (None: where
     faster, on the Thumb-2 targets; True: wherever they can be built; False: never)."""
     target = get_target(target_name)
@@ -28,11 +29,11 @@ def gen_c(model: Model, target_name: str, outdir: str | Path, x: np.ndarray | No
         target.check_tools()
     xq = compare.integer_inputs(model, x)
     xk, gold, excluded = compare.golden(model, xq)
-    proj = build_project(model, target, outdir, {model.inputs[0].name: xk},
-                         [gold[o] for o in model.outputs], simd=simd, grouped=grouped)
+    n = int(next(iter(xk.values())).shape[0])
+    proj = build_project(model, target, outdir, xk, [gold[o] for o in model.outputs], simd=simd, grouped=grouped)
     report = {"target": target.name, "model": model.name, "directory": str(outdir),
               "arena_bytes": proj.plan.arena_bytes, "weight_bytes": proj.weight_bytes,
-              "samples": int(xk.shape[0]), "excluded_samples": excluded}
+              "samples": n, "excluded_samples": excluded}
     if not run:
         report["layers"] = [{"name": s.layer, "kernel": s.kind} for s in proj.steps]
         return report
@@ -43,7 +44,7 @@ def gen_c(model: Model, target_name: str, outdir: str | Path, x: np.ndarray | No
 
     syms = symbols(prog, target)
     status, stdout = build.run(prog, target)
-    dumps = compare.parse_dump(stdout, len(proj.steps), int(xk.shape[0]))
+    dumps = compare.parse_dump(stdout, len(proj.steps), n)
     instr: dict[str, int] = {}
     total = None
     if count if count is not None else target.run:

@@ -16,15 +16,16 @@ from hwq.commands.guard import guarded
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
               help="Directory of the generated C project.")
 @click.option("--run", "do_run", is_flag=True, help="Build, run (qemu for ARM) and compare with the golden model.")
-@click.option("--input", "input_path", type=click.Path(dir_okay=False),
-              help=".npy batch to bundle instead of random samples (floats are quantized).")
+@click.option("--input", "input_specs", multiple=True, metavar="[NAME=]FILE",
+              help="Samples to bundle instead of random ones (floats are quantized): x.npy for a model "
+                   "with one input, NAME=x.npy once per graph input, or one .npz named by input.")
 @click.option("--no-count", is_flag=True, help="Skip the qemu instruction count.")
 @click.option("--grouped/--no-grouped", default=None,
-              help="Code-grouped rows for sparse codebook/pow2/ternary weights: force them (any sparse "
-                   "layout, any target) or never use them (default: on Cortex-M where faster).")
+              help="Code-grouped rows for codebook/pow2/ternary weights: force them (any layout, any "
+                   "target) or never use them (default: on the ARM targets where faster).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @guarded
-def gen_c_cmd(model: str, target: str, outdir: str, do_run: bool, input_path: str | None,
+def gen_c_cmd(model: str, target: str, outdir: str, do_run: bool, input_specs: tuple[str, ...],
               no_count: bool, grouped: bool | None, as_json: bool) -> None:
     """Generate C kernels that run the compressed weights as stored, bit-exact with the golden model."""
     import sys
@@ -32,11 +33,11 @@ def gen_c_cmd(model: str, target: str, outdir: str, do_run: bool, input_path: st
     from hwq import ir
     from hwq.codegen import gen_c
     from hwq.codegen.targets import get_target
-    from hwq.npyio import load_npy
+    from hwq.run_io import read_inputs
 
     get_target(target)  # an unknown target fails before anything is read
     m = ir.load(model)
-    x = load_npy(input_path) if input_path else None
+    x = read_inputs(m, input_specs, "auto") if input_specs else None
     rep = gen_c(m, target, outdir, x=x, run=do_run, count=False if no_count else None, grouped=grouped)
     if as_json:
         click.echo(json.dumps(rep, indent=1))
