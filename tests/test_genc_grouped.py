@@ -254,3 +254,26 @@ def test_dense_pow2_shift_kernels(tmp_path, target):
     body = re.search(r"<hwq_shifts_L_p0_fc1>:\n(.*?)\n\n", asm, re.S).group(1)
     assert re.search(r"\s(v?shl|sshl)", body)
     assert not re.search(r"\s(v?mul\w*|v?mla\w*|v?mls\w*|[su]mull\w*|[su]mlal\w*|smla\w*|smul\w*|smmul\w*|smaddl|madd|msub|vml\w*|vqd?r?mul\w*)[.\s]", body)
+
+
+def test_dense_ternary_lane_masks_on_cortex_m55(tmp_path):
+    """Dense ternary on MVE: per 16 columns the +1 and -1 lane masks, predicated VADDVA (adds
+    only); row lengths not a multiple of 16 (37, 12, 9), odd row counts, pos != neg magnitudes,
+    uint8 and int8 activations, non-zero zero points, saturating rows; against the golden model."""
+    from tests.factories import mlp
+
+    need_target("cortex-m55")
+    m = random_mlp("37,7,3", density=1.0, encoding="ternary", bits=2, sparse="none", seed=1)
+    m.layers["fc1"].weight.values.magnitudes[:] = [3, 11]
+    m.layers["fc1"].bias_q[0], m.layers["fc1"].bias_q[1] = 1 << 24, -(1 << 24)
+    m = with_zero_points(ir.validate(m), {"input": 9})
+    x = np.random.default_rng(2).integers(0, 256, (3, 37))
+    x[0] = 255
+    rep = gen_c(m, "cortex-m55", tmp_path / "a", x=x, run=True, count=False, grouped=False)
+    check(rep)
+    assert [l["kernel"].split("+relu")[0] for l in rep["layers"] if l["name"].startswith("fc")] == \
+        ["dense/ternary/planes/mve"] * 2
+    m2 = with_zero_points(ir.validate(mlp(np.random.default_rng(5), "ternary", "none")), {"x": -4})  # int8 activations
+    rep = gen_c(m2, "cortex-m55", tmp_path / "b", run=True, count=False, grouped=False)
+    check(rep)
+    assert rep["layers"][0]["kernel"].startswith("dense/ternary/planes/mve")

@@ -137,11 +137,12 @@ def shift_control(bits: int = 4) -> np.ndarray:
 
 # instructions per dense MAC of the shift kernels (bench_genc.py: Cortex-M55, Cortex-A53)
 SHIFTS_PER_MAC = {"mve": 0.85, "a64": 1.15}
+PLANES_PER_MAC = 0.6  # the MVE ternary lane-mask kernel (Cortex-M55)
 
 
 def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
          grouped: bool | None = None, auto_grouped: str | None = None, dsp: bool = False,
-         max_grouped_bytes: int | None = None, shifts: str | None = None) -> Packed:
+         max_grouped_bytes: int | None = None, shifts: str | None = None, planes: bool = False) -> Packed:
     """``cheap_mla``: a multiply-accumulate is one instruction with byte entries (the
     Thumb-2 loops of Cortex-M), so the plain codebook lookup beats the per-centroid sums.
     ``grouped``: repack codebook/pow2/ternary weights as code-grouped rows -- None: dense and
@@ -151,7 +152,8 @@ def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
     ``max_grouped_bytes``: the automatic choice keeps the IR's layout when the grouped arrays
     would be larger (a share of a Cortex-M target's flash: dense layers grow 4x). ``shifts``
     (mve, a64): dense 4-bit pow2 weights run the per-lane shift kernel of that SIMD unit
-    (unless code-grouped rows are faster)."""
+    (unless code-grouped rows are faster). ``planes``: dense ternary weights as two 16-bit lane
+    masks per 16 columns (2 bits a weight) for MVE's predicated adds."""
     w = layer.weight
     v = w.values
     rows, cols = w.matrix_shape
@@ -222,10 +224,20 @@ def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
         p.ternary = (int(v.magnitudes[0]), int(v.magnitudes[1]))
         p.n_codes = 4
         p.method = "table" if p.layout == "csc" else "bucket"
+        if planes and p.layout == "dense":  # MVE: per 16 columns, the +1 and the -1 lanes as two masks
+            nb = -(-cols // 16)
+            c = np.zeros((rows, nb * 16), np.int64)
+            c[:, :cols] = v.codes.reshape(rows, cols)
+            bit = np.left_shift(1, np.arange(16, dtype=np.int64))
+            pos = ((c == 1).reshape(rows, nb, 16) * bit).sum(axis=2)
+            neg = ((c == -1).reshape(rows, nb, 16) * bit).sum(axis=2)
+            arrays["codes"] = CArray(f"{prefix}_planes", "uint32_t", (pos | neg << 16).reshape(-1).astype(np.uint32))
+            p.method = "planes"
     if grouped is not False and p.encoding in ("codebook", "pow2", "ternary") \
             and (grouped or auto_grouped and p.layout != "csc"):
         per_entry = THUMB2_PER_ENTRY if cheap_mla and p.field_bits == 8 and p.code_bits == 4 and p.layout == "csr" \
-            else SHIFTS_PER_MAC[shifts] if p.method == "shifts" else C_PER_ENTRY
+            else SHIFTS_PER_MAC[shifts] if p.method == "shifts" else PLANES_PER_MAC if p.method == "planes" \
+            else C_PER_ENTRY
         per_row = ROW_COST + (BUCKET_PER_CODE * p.n_codes if p.method == "bucket" else 0.0)
         # the path's vectors first (MVE), then the one-entry-at-a-time loops of the same core
         paths = [auto_grouped] + (["thumb2"] if auto_grouped in LANES else [])

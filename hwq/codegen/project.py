@@ -63,7 +63,7 @@ def scratch_bytes(model: Model, mve: bool = False):
         if isinstance(layer, Conv2d):
             n += _a((cols + 1) * elem)
         elif mve and layer.weight.values.TYPE in ("codebook", "pow2", "ternary"):
-            n += _a((cols + 1) * elem)
+            n += _a((cols + 16) * elem)  # (the ternary lane masks read whole vectors of 16)
         if pairs_ok(layer) or shifts_ok(layer):  # the int16 copy of the activations (pair table, pow2 shifts)
             n += _a(cols * 2)
         if isinstance(layer.weight.values, PQValues):
@@ -160,7 +160,8 @@ def build_project(model: Model, target: Target, outdir: Path, samples: dict[str,
             pk = pack(layer, zx, f"{prefix}_{sanitize(layer.name)}", cheap_mla=thumb2, grouped=grouped,
                       auto_grouped=auto, dsp=thumb2,
                       max_grouped_bytes=int(target.flash * GROUPED_FLASH_SHARE) if target.bare_metal else None,
-                      shifts=("mve" if gmve else "a64" if ga64 else None) if tin in ("uint8_t", "int8_t") else None)
+                      shifts=("mve" if gmve else "a64" if ga64 else None) if tin in ("uint8_t", "int8_t") else None,
+                      planes=gmve and tin in ("uint8_t", "int8_t"))
             arrays.extend(pk.arrays.values())
             q = layer.quant
             lo = max(q.qmin, q.zero_point) if s.output != layer.name else q.qmin
@@ -199,7 +200,7 @@ def build_project(model: Model, target: Target, outdir: Path, samples: dict[str,
                 L["aux_off"] = L["col_off"] + _a((cols + 1) * ctype_bytes(tin))
             text = env.get_template("kernels/weighted.c.j2").render(L=L)
             enc = f"{pk.layout}+{pk.encoding}" if pk.layout != "dense" else pk.encoding
-            path = (("mve" if L["simd"] == "mve" else "dsp") if pk.method == "pairs" else L["simd"] if pk.method == "shifts"
+            path = (("mve" if L["simd"] == "mve" else "dsp") if pk.method == "pairs" else L["simd"] if pk.method in ("shifts", "planes")
                     else "a64" if L["ga64"] else
                     "mve" if L["gmve"] else L["simd"] if pk.encoding == "int8" and pk.layout == "dense" and tin in ("uint8_t", "int8_t")
                     and L["simd"] != "none" else "thumb2" if L["asm"] else "c")
