@@ -259,9 +259,8 @@ def test_dense_pow2_shift_kernels(tmp_path, target):
 def test_dense_ternary_lane_masks_on_cortex_m55(tmp_path):
     """Dense ternary on MVE: per 16 columns the +1 and -1 lane masks, predicated VADDVA (adds
     only); row lengths not a multiple of 16 (37, 12, 9), odd row counts, pos != neg magnitudes,
-    uint8 and int8 activations, non-zero zero points, saturating rows; against the golden model."""
-    from tests.factories import mlp
-
+    uint8 and int8 activations, non-zero zero points, saturating rows, conv layers (im2col);
+    against the golden model."""
     need_target("cortex-m55")
     m = random_mlp("37,7,3", density=1.0, encoding="ternary", bits=2, sparse="none", seed=1)
     m.layers["fc1"].weight.values.magnitudes[:] = [3, 11]
@@ -277,3 +276,16 @@ def test_dense_ternary_lane_masks_on_cortex_m55(tmp_path):
     rep = gen_c(m2, "cortex-m55", tmp_path / "b", run=True, count=False, grouped=False)
     check(rep)
     assert rep["layers"][0]["kernel"].startswith("dense/ternary/planes/mve")
+    # conv (im2col): the copy of the column lives after it in the planned scratch
+    m3 = with_zero_points(cnn(np.random.default_rng(6), "ternary", "none"), {"x": 2})
+    rep = gen_c(m3, "cortex-m55", tmp_path / "c", run=True, count=False, grouped=False)
+    check(rep)
+    assert sum("/ternary/planes/mve" in l["kernel"] for l in rep["layers"]) == 3
+    from hwq.codegen.planning import plan
+    from hwq.codegen.project import scratch_bytes
+
+    need = scratch_bytes(m3, mve=True)
+    for name in ("c1", "c2"):  # accumulators + column (+1) + the zero-padded copy of it
+        rows, cols = m3.layers[name].weight.matrix_shape
+        assert need(m3.layers[name]) >= rows * 4 + (cols + 1) + (cols + 16)
+    assert plan(m3, need).arena_bytes > 0

@@ -62,7 +62,7 @@ def scratch_bytes(model: Model, mve: bool = False):
         elem = ctype_bytes(act_ctype(model.layers[layer.inputs[0]].quant))
         if isinstance(layer, Conv2d):
             n += _a((cols + 1) * elem)
-        elif mve and layer.weight.values.TYPE in ("codebook", "pow2", "ternary"):
+        if mve and layer.weight.values.TYPE in ("codebook", "pow2", "ternary"):
             n += _a((cols + 16) * elem)  # (the ternary lane masks read whole vectors of 16)
         if pairs_ok(layer) or shifts_ok(layer):  # the int16 copy of the activations (pair table, pow2 shifts)
             n += _a(cols * 2)
