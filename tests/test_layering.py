@@ -17,13 +17,15 @@ ALLOWED = {
     "ir": (PKG / "ir", BASE),
     "golden": (PKG / "golden", BASE | {"hwq.golden"}),
     "eie": (PKG / "eie", BASE | {"hwq.eie"}),
+    # hwq.kernels: the shared facts about gen-c's C kernels (which method runs a layer)
+    "kernels": (PKG / "kernels", BASE | {"hwq.kernels"}),
     "rtl": (ROOT / "rtl", BASE | {"hwq.eie", "hwq.rtl"}),
     "sim": (ROOT / "sim", BASE | {"hwq.eie", "hwq.rtl", "hwq.sim", "hwq.golden"}),
-    "cost": (PKG / "cost", BASE | {"hwq.eie", "hwq.cost", "hwq.golden"}),
-    "codegen": (PKG / "codegen", BASE | {"hwq.codegen", "hwq.golden"}),
+    "cost": (PKG / "cost", BASE | {"hwq.eie", "hwq.kernels", "hwq.cost", "hwq.golden"}),
+    "codegen": (PKG / "codegen", BASE | {"hwq.kernels", "hwq.codegen", "hwq.golden"}),
     # the sweep orchestrates the back ends; nothing below it imports it (test below)
     "sweep": (PKG / "sweep", BASE | {"hwq.sweep", "hwq.compress", "hwq.golden", "hwq.cost", "hwq.eie", "hwq.sim", "hwq.rtl",
-                                     "hwq.codegen"}),
+                                     "hwq.codegen", "hwq.kernels"}),
 }
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from hwq.codegen.grouped import LANES, Grouped, group_layout, use_grouped
 from hwq.ir.layers import WeightedLayer
 from hwq.ir.values import CodebookValues, Int8Values, PQValues, Pow2Values, TernaryValues
+from hwq.kernels.method import kernel_method
 
 PAD_BYTES = 8  # the generic field reader looks up to 5 bytes past a field's first byte
 
@@ -102,29 +103,12 @@ THUMB2_PER_ENTRY, C_PER_ENTRY = 6.5, 10.0
 ROW_COST, BUCKET_PER_CODE = 30.0, 4.0  # per row: requantization and set-up, the per-code fold of bucket sums
 
 
-def pairs_ok(layer: WeightedLayer) -> bool:
-    """Dense 4-bit codebook weights that the DSP pair-table kernel can run: an even row length
-    (rows start on a byte) and centroids that fit int16 (SMLAD's halves)."""
-    w = layer.weight
-    v = w.values
-    return (w.sparse is None and isinstance(v, CodebookValues) and v.bits == 4 and w.matrix_shape[1] % 2 == 0
-            and int(np.abs(v.codebook.astype(np.int64)).max(initial=0)) < (1 << 15))
-
-
 def pair_table(codebook: np.ndarray) -> np.ndarray:
     """PT[b] = cb[b & 15] in the low and cb[b >> 4] in the high halfword (int16 each)."""
     cb = np.zeros(16, np.int64)
     cb[:codebook.size] = codebook
     b = np.arange(256)
     return ((cb[b & 15] & 0xFFFF) | ((cb[b >> 4] & 0xFFFF) << 16)).astype(np.uint32).view(np.int32)
-
-
-def shifts_ok(layer: WeightedLayer) -> bool:
-    """Dense 4-bit pow2 weights with an even row length: the per-lane shift kernels (MVE, NEON;
-    kernels/pow2_shifts.c.j2) on int16 lanes, where x << 6 fits for 8-bit activations."""
-    w = layer.weight
-    v = w.values
-    return w.sparse is None and isinstance(v, Pow2Values) and v.bits == 4 and w.matrix_shape[1] % 2 == 0
 
 
 def shift_control(bits: int = 4) -> np.ndarray:
@@ -178,7 +162,6 @@ def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
             ct, data = pack_fields(codes, cb)
             arrays["codes"] = CArray(f"{prefix}_codes", ct, data)
             p.field_bits = cb
-        per_major = cols
     else:
         sp = w.sparse
         p.index_bits = sp.index_bits
@@ -188,26 +171,18 @@ def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
         arrays["codes"] = CArray(f"{prefix}_entries", ct, data)
         pt = "uint16_t" if int(sp.ptr[-1]) < (1 << 16) else "uint32_t"
         arrays["ptr"] = CArray(f"{prefix}_ptr", pt, sp.ptr.astype(np.uint32 if pt == "uint32_t" else np.uint16))
-        n_major = cols if sp.format == "csc" else rows
-        per_major = sp.stored / max(1, n_major)
-    if isinstance(v, CodebookValues) and dsp and pairs_ok(layer):
+    p.method = kernel_method(layer, cheap_mla=cheap_mla, dsp=dsp, shifts=shifts is not None, planes=planes)
+    if p.method == "pairs":
         arrays["pairs"] = CArray(f"{prefix}_pairs", "int32_t", pair_table(v.codebook))
-        p.method, p.n_codes = "pairs", int(v.codebook.shape[0])
+        p.n_codes = int(v.codebook.shape[0])
         return p
     if isinstance(v, CodebookValues):
-        kk = int(v.codebook.shape[0])
         arrays["codebook"] = CArray(f"{prefix}_codebook", "int32_t", v.codebook.astype(np.int32))
-        p.n_codes = kk
-        if p.layout == "csc":  # per column: a table of K products, then adds
-            p.method = "table" if per_major >= kk / 2 else "plain"
-        else:  # per row: sum the activations per centroid, then K multiplies
-            p.method = "bucket" if per_major >= 2 * kk and not (cheap_mla and p.field_bits == 8) else "plain"
+        p.n_codes = int(v.codebook.shape[0])
     elif isinstance(v, Pow2Values):
         p.pow2_bits = v.bits
         p.n_codes = 1 << v.bits
-        if p.layout == "csc":  # per column: the signed shifts of the activation, then adds
-            p.method = "table" if per_major >= p.n_codes / 2 else "plain"
-        elif shifts and shifts_ok(layer):
+        if p.method == "shifts":
             h = shift_control(v.bits)
             if shifts == "mve":  # per code byte (two weights): both lane controls
                 b = np.arange(256)
@@ -217,14 +192,10 @@ def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
             # every negative weight's lane is -(x << s) - 1: its row's bias holds the +1
             neg = ((codes.reshape(rows, cols) >> (v.bits - 1)) & 1).sum(axis=1).astype(np.uint64)
             arrays["bias"].values = ((arrays["bias"].values.astype(np.uint64) + neg) & 0xFFFFFFFF).astype(np.uint32)
-            p.method = "shifts"
-        else:
-            p.method = "bucket" if per_major >= 2 * p.n_codes else "plain"
     elif isinstance(v, TernaryValues):
         p.ternary = (int(v.magnitudes[0]), int(v.magnitudes[1]))
         p.n_codes = 4
-        p.method = "table" if p.layout == "csc" else "bucket"
-        if planes and p.layout == "dense":  # MVE: per 16 columns, the +1 and the -1 lanes as two masks
+        if p.method == "planes":  # MVE: per 16 columns, the +1 and the -1 lanes as two masks
             nb = -(-cols // 16)
             c = np.zeros((rows, nb * 16), np.int64)
             c[:, :cols] = v.codes.reshape(rows, cols)
@@ -232,7 +203,6 @@ def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
             pos = ((c == 1).reshape(rows, nb, 16) * bit).sum(axis=2)
             neg = ((c == -1).reshape(rows, nb, 16) * bit).sum(axis=2)
             arrays["codes"] = CArray(f"{prefix}_planes", "uint32_t", (pos | neg << 16).reshape(-1).astype(np.uint32))
-            p.method = "planes"
     if grouped is not False and p.encoding in ("codebook", "pow2", "ternary") \
             and (grouped or auto_grouped and p.layout != "csc"):
         per_entry = THUMB2_PER_ENTRY if cheap_mla and p.field_bits == 8 and p.code_bits == 4 and p.layout == "csr" \

@@ -16,13 +16,14 @@ import jinja2
 import numpy as np
 
 from hwq.codegen.identifiers import layer_symbol, macro_prefix, model_prefix, sanitize
-from hwq.codegen.packing import CArray, pack, pairs_ok, shifts_ok
+from hwq.codegen.packing import CArray, pack
 from hwq.codegen.planning import ALIGN, Plan, act_ctype, ctype_bytes, plan
 from hwq.codegen.targets import Target
 from hwq.errors import HwqError
 from hwq.ir.layers import Add, AvgPool, Conv2d, Dense, Input, MaxPool, ReLU, Softmax, WeightedLayer
 from hwq.ir.model import Model
 from hwq.ir.values import PQValues
+from hwq.kernels.method import pairs_ok, shifts_ok
 
 SOFTMAX_TOL = 1e-5  # absolute, on probabilities (float32 against the float64 golden softmax)
 GROUPED_FLASH_SHARE = 0.4  # automatic code-grouped rows only for layers whose arrays take at most this share of flash

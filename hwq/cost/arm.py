@@ -12,8 +12,9 @@ per-tensor multiplier requantization). cycles = instructions x ``cpi`` (default 
 ASSUMPTION -- qemu counts instructions, not cycles; an in-order Cortex-M4 runs most of these
 at 1-2 cycles).
 
-* kernel: gen-c's method rule (``gen_c_method``, copied as a rule: pair table, table / plain,
-  bucket / plain), or code-grouped rows (``/grouped/``) for CSR codebook, pow2 and ternary
+* kernel: gen-c's method rule (``hwq.kernels.method``, shared with gen-c: pair table, per-lane
+  shifts, lane masks, table / plain, bucket / plain; a method whose counts are not in the fit
+  yet is not chosen), or code-grouped rows (``/grouped/``) for CSR codebook, pow2 and ternary
   weights (not on the host) where their prediction is lower; the byte-entry Thumb-2 loops only
   for 4-bit codes with 4-bit indices.
 * d: measured by the golden model (``--input``), given (``--act-density``), or 1.0; the fit
@@ -38,6 +39,7 @@ from hwq.cost.roofline import Roofline
 from hwq.cost.targets import LayerCost, LayerCounts, Param, Target
 from hwq.cost.traffic import Level
 from hwq.ir.layers import Conv2d, Dense, Flatten, Input, WeightedLayer
+from hwq.kernels.method import kernel_method
 
 FIT_FILE = Path(__file__).parent / "arm_models" / "genc_qemu_fit.json"
 
@@ -45,13 +47,13 @@ FIT_FILE = Path(__file__).parent / "arm_models" / "genc_qemu_fit.json"
 # memories. Flash/RAM copied from hwq/codegen/targets.py (the qemu boards gen-c runs on:
 # mps2-an386 for Cortex-M4, mps3-an547 for Cortex-M55); hwq.cost must not import hwq.codegen.
 ARM_TARGETS = {
-    "host": dict(shifts=False, dsp=False, clock_hz=3.0e9, fit="cortex-a53", flash=0, ram=0, grouped=False,
+    "host": dict(planes=False, shifts=False, dsp=False, clock_hz=3.0e9, fit="cortex-a53", flash=0, ram=0, grouped=False,
                  note="no fitted model for host (x86-64 differs): Cortex-A53 instruction counts used"),
-    "cortex-a53": dict(shifts=True, dsp=False, clock_hz=1.2e9, fit="cortex-a53", flash=0, ram=0, grouped=True, note=""),  # e.g. Raspberry Pi 3
-    "cortex-a72": dict(shifts=True, dsp=False, clock_hz=1.5e9, fit="cortex-a53", flash=0, ram=0, grouped=True,  # e.g. Raspberry Pi 4
+    "cortex-a53": dict(planes=False, shifts=True, dsp=False, clock_hz=1.2e9, fit="cortex-a53", flash=0, ram=0, grouped=True, note=""),  # e.g. Raspberry Pi 3
+    "cortex-a72": dict(planes=False, shifts=True, dsp=False, clock_hz=1.5e9, fit="cortex-a53", flash=0, ram=0, grouped=True,  # e.g. Raspberry Pi 4
                        note="no fitted model for cortex-a72: Cortex-A53 instruction counts used (same Armv8.0 ISA)"),
-    "cortex-m4": dict(shifts=False, dsp=True, clock_hz=168e6, fit="cortex-m4", flash=4 << 20, ram=4 << 20, grouped=True, note=""),  # e.g. STM32F4
-    "cortex-m55": dict(shifts=True, dsp=True, clock_hz=400e6, fit="cortex-m55", flash=512 << 10, ram=512 << 10, grouped=True, note=""),  # e.g. Alif E7
+    "cortex-m4": dict(planes=False, shifts=False, dsp=True, clock_hz=168e6, fit="cortex-m4", flash=4 << 20, ram=4 << 20, grouped=True, note=""),  # e.g. STM32F4
+    "cortex-m55": dict(planes=True, shifts=True, dsp=True, clock_hz=400e6, fit="cortex-m55", flash=512 << 10, ram=512 << 10, grouped=True, note=""),  # e.g. Alif E7
 }
 
 
@@ -259,47 +261,13 @@ def distinct_nonzero_values(layer: WeightedLayer) -> int:
     return int(np.count_nonzero(v))
 
 
-def pairs_ok(layer: WeightedLayer) -> bool:
-    """gen-c's dense 4-bit codebook pair-table kernel (SMLAD / MVE): even rows, int16 centroids."""
-    w = layer.weight
-    return (w.sparse is None and w.values.TYPE == "codebook" and w.values.payload_bits() == 4
-            and w.matrix_shape[1] % 2 == 0
-            and int(np.abs(w.values.codebook.astype(np.int64)).max(initial=0)) < (1 << 15))
-
-
-def gen_c_method(layer: WeightedLayer, cortex_m: bool, shifts: bool = False) -> str:
-    """The method gen-c packs a layer's weights for (hwq/codegen/packing.py ``pack``, copied
-    here as a rule: hwq.cost must not import hwq.codegen), before its code-grouped choice.
-    ``cortex_m``: a Cortex-M target with 8-bit activations (gen-c's ``cheap_mla`` and ``dsp``);
-    ``shifts``: a target with gen-c's per-lane shift kernel for dense 4-bit pow2 (MVE, AArch64
-    NEON) and 8-bit activations."""
-    w = layer.weight
-    v = w.values
-    enc = v.TYPE
-    if enc in ("int8", "pq"):
-        return "plain"
-    rows, cols = w.matrix_shape
-    code_bits = max(1, v.payload_bits())
-    if w.sparse is None:
-        per_major, field_bits, csc = float(cols), code_bits, False
-    else:
-        csc = w.sparse.format == "csc"
-        per_major, field_bits = w.stored / max(1, cols if csc else rows), w.sparse.index_bits + code_bits
-    if enc == "ternary":
-        return "table" if csc else "bucket"
-    if enc == "codebook":
-        if cortex_m and pairs_ok(layer):
-            return "pairs"
-        k = int(v.codebook.shape[0])
-        if csc:
-            return "table" if per_major >= k / 2 else "plain"
-        return "bucket" if per_major >= 2 * k and not (cortex_m and field_bits == 8) else "plain"
-    n = 1 << v.bits  # pow2
-    if shifts and w.sparse is None and v.bits == 4 and cols % 2 == 0:
-        return "shifts"
-    if csc:
-        return "table" if per_major >= n / 2 else "plain"
-    return "bucket" if per_major >= 2 * n else "plain"
+def gen_c_method(layer: WeightedLayer, cortex_m: bool, shifts: bool = False, planes: bool = False) -> str:
+    """The method gen-c packs a layer's weights for, before its code-grouped choice: the shared
+    rule ``hwq.kernels.method.kernel_method``. ``cortex_m``: a Cortex-M target with 8-bit
+    activations (gen-c's ``cheap_mla`` and ``dsp``); ``shifts`` / ``planes``: a target with
+    gen-c's per-lane shift kernel for dense 4-bit pow2 (MVE, AArch64 NEON) / its MVE lane-mask
+    kernel for dense ternary, and 8-bit activations."""
+    return kernel_method(layer, cheap_mla=cortex_m, dsp=cortex_m, shifts=shifts, planes=planes)
 
 
 def _asm_ok(layer: WeightedLayer) -> bool:
@@ -386,8 +354,9 @@ class ArmCpu(Target):
 
         elems = float(np.prod(c.in_shapes[0])) if c.in_shapes else 0.0
         act8 = not elems or 8 * c.activation_bytes.get("in", 0.0) / elems <= 8  # 8-bit input activations
-        # (the shift kernel only once its counts are in the fit)
-        method = gen_c_method(layer, t["dsp"] and act8, t["shifts"] and act8 and any("/shifts/" in k for k in fits))
+        # (the shift and lane-mask kernels only once their counts are in the fit)
+        method = gen_c_method(layer, t["dsp"] and act8, t["shifts"] and act8 and any("/shifts/" in k for k in fits),
+                              t["planes"] and act8 and any("/planes/" in k for k in fits))
         # gen-c's code-grouped rows: codebook/pow2/ternary weights in dense or CSR layout (never CSC,
         # never the pair table), where its own cost model says faster (here: the lower prediction)
         grouped_ok = (t["grouped"] and enc in ("codebook", "pow2", "ternary") and method != "pairs"
