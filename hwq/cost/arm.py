@@ -263,15 +263,6 @@ def distinct_nonzero_values(layer: WeightedLayer) -> int:
     return int(np.count_nonzero(v))
 
 
-def gen_c_method(layer: WeightedLayer, cortex_m: bool, shifts: bool = False, planes: bool = False) -> str:
-    """The method gen-c packs a layer's weights for, before its code-grouped choice: the shared
-    rule ``hwq.kernels.method.kernel_method``. ``cortex_m``: a Cortex-M target with 8-bit
-    activations (gen-c's ``cheap_mla`` and ``dsp``); ``shifts`` / ``planes``: a target with
-    gen-c's per-lane shift kernel for dense 4-bit pow2 (MVE, AArch64 NEON) / its MVE lane-mask
-    kernel for dense ternary, and 8-bit activations."""
-    return kernel_method(layer, cheap_mla=cortex_m, dsp=cortex_m, shifts=shifts, planes=planes)
-
-
 def _asm_ok(layer: WeightedLayer) -> bool:
     w = layer.weight
     return w.values.payload_bits() == 4 and (w.sparse is None or w.sparse.index_bits == 4)
@@ -357,8 +348,10 @@ class ArmCpu(Target):
         elems = float(np.prod(c.in_shapes[0])) if c.in_shapes else 0.0
         act8 = not elems or 8 * c.activation_bytes.get("in", 0.0) / elems <= 8  # 8-bit input activations
         # (the shift and lane-mask kernels only once their counts are in the fit)
-        method = gen_c_method(layer, t["dsp"] and act8, t["shifts"] and act8 and any("/shifts/" in k for k in fits),
-                              t["planes"] and act8 and any("/planes/" in k for k in fits))
+        cortex_m = t["dsp"] and act8  # gen-c's cheap_mla and dsp: a Cortex-M target with 8-bit activations
+        method = kernel_method(layer, cheap_mla=cortex_m, dsp=cortex_m,
+                               shifts=t["shifts"] and act8 and any("/shifts/" in k for k in fits),
+                               planes=t["planes"] and act8 and any("/planes/" in k for k in fits))
         # gen-c's code-grouped rows: codebook/pow2/ternary weights in dense or CSR layout (never CSC,
         # never the pair table), where its own cost model says faster (here: the lower prediction)
         grouped_ok = (t["grouped"] and enc in ("codebook", "pow2", "ternary") and method != "pairs"
@@ -400,7 +393,7 @@ class ArmCpu(Target):
 
         def pick(pre: str, s: float) -> tuple[str, dict] | None:
             cands = {k: at_bits(k)[1] for k in by_kernel if k.startswith(pre)}
-            # gen-c's rules: its packing method (gen_c_method), or code-grouped rows for CSR
+            # gen-c's rules: its packing method (hwq.kernels.method), or code-grouped rows for CSR
             # codebook/pow2/ternary where faster (not on the host); the byte-entry Thumb-2 loops
             # for 4-bit codes with 4-bit indices
             if pre != "dense/int8/":
