@@ -19,7 +19,7 @@ import numpy as np
 from hwq.codegen.grouped import LANES, Grouped, group_layout, use_grouped
 from hwq.ir.layers import WeightedLayer
 from hwq.ir.values import CodebookValues, Int8Values, PQValues, Pow2Values, TernaryValues
-from hwq.kernels.method import kernel_method
+from hwq.kernels.method import code_bits, kernel_method
 
 PAD_BYTES = 8  # the generic field reader looks up to 5 bytes past a field's first byte
 
@@ -74,16 +74,19 @@ def pack_fields(values: np.ndarray, width: int) -> tuple[str, np.ndarray]:
 
 
 def _codes(values) -> tuple[np.ndarray, int]:
-    """Unsigned per-entry codes and their width."""
+    """Unsigned per-entry codes and their width (``hwq.kernels.method.code_bits``, the width the
+    kernel rule reads)."""
     if isinstance(values, Int8Values):
-        return values.q.astype(np.int64) & 0xFF, 8
-    if isinstance(values, CodebookValues):
-        return values.indices.astype(np.int64), max(1, values.bits)
-    if isinstance(values, Pow2Values):
-        return values.codes.astype(np.int64), values.bits
-    if isinstance(values, TernaryValues):
-        return values.codes.astype(np.int64) & 3, 2  # +1 -> 1, -1 -> 3, 0 -> 0
-    raise TypeError(type(values).__name__)  # pragma: no cover - pq handled by the caller
+        codes = values.q.astype(np.int64) & 0xFF
+    elif isinstance(values, CodebookValues):
+        codes = values.indices.astype(np.int64)
+    elif isinstance(values, Pow2Values):
+        codes = values.codes.astype(np.int64)
+    elif isinstance(values, TernaryValues):
+        codes = values.codes.astype(np.int64) & 3  # +1 -> 1, -1 -> 3, 0 -> 0
+    else:
+        raise TypeError(type(values).__name__)  # pragma: no cover - pq handled by the caller
+    return codes, code_bits(values)
 
 
 def folded_bias(layer: WeightedLayer, zx: int) -> np.ndarray:
