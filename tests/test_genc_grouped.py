@@ -1,4 +1,4 @@
-"""Code-grouped rows (hwq/codegen/grouped.py): the repacked stream against the IR's integer
+"""Code-grouped rows (hwq/kernels/grouped.py): the repacked stream against the IR's integer
 weights, and the kernels (Thumb-2 on Cortex-M4/M55, AArch64 on Cortex-A53, portable C on the
 host) against the golden model, bit for bit."""
 
@@ -11,7 +11,7 @@ import pytest
 
 from hwq import ir
 from hwq.codegen import gen_c
-from hwq.codegen.grouped import group_layout
+from hwq.kernels.grouped import group_layout
 from hwq.compress.random_model import random_mlp, random_weight
 from hwq.ir.sparse import encode
 from tests.factories import cnn, mlp

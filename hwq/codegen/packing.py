@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwq.codegen.grouped import LANES, Grouped, group_layout, use_grouped
 from hwq.ir.layers import WeightedLayer
 from hwq.ir.values import CodebookValues, Int8Values, PQValues, Pow2Values, TernaryValues
+from hwq.kernels.cpus import KernelOptions
+from hwq.kernels.grouped import Grouped, choose_grouped
 from hwq.kernels.method import code_bits, kernel_method
 
 PAD_BYTES = 8  # the generic field reader looks up to 5 bytes past a field's first byte
@@ -51,7 +52,7 @@ class Packed:
     pow2_bits: int = 0
     pq: tuple[int, int, int] = (0, 0, 0)  # M, K, d
     ternary: tuple[int, int] = (0, 0)  # pos, neg
-    grouped: Grouped | None = None  # method "grouped": the code-grouped rows (hwq/codegen/grouped.py)
+    grouped: Grouped | None = None  # method "grouped": the code-grouped rows (hwq/kernels/grouped.py)
 
     @property
     def weight_bytes(self) -> int:
@@ -100,12 +101,6 @@ def folded_bias(layer: WeightedLayer, zx: int) -> np.ndarray:
     return (out & np.uint64(0xFFFFFFFF)).astype(np.uint32)
 
 
-# instructions per stored entry of the kernels that code-grouped rows replace (bench_genc.py:
-# Cortex-M4, Cortex-A53): the Thumb-2 byte-entry loops, and gcc's code for the others
-THUMB2_PER_ENTRY, C_PER_ENTRY = 6.5, 10.0
-ROW_COST, BUCKET_PER_CODE = 30.0, 4.0  # per row: requantization and set-up, the per-code fold of bucket sums
-
-
 def pair_table(codebook: np.ndarray) -> np.ndarray:
     """PT[b] = cb[b & 15] in the low and cb[b >> 4] in the high halfword (int16 each)."""
     cb = np.zeros(16, np.int64)
@@ -122,25 +117,16 @@ def shift_control(bits: int = 4) -> np.ndarray:
     return np.where(k > 0, k - 1, 16) | np.where((k > 0) & (neg == 1), 0xFF00, 0)
 
 
-# instructions per dense MAC of the shift kernels (bench_genc.py: Cortex-M55, Cortex-A53)
-SHIFTS_PER_MAC = {"mve": 0.85, "a64": 1.15}
-PLANES_PER_MAC = 0.6  # the MVE ternary lane-mask kernel (Cortex-M55)
-
-
-def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
-         grouped: bool | None = None, auto_grouped: str | None = None, dsp: bool = False,
-         max_grouped_bytes: int | None = None, shifts: str | None = None, planes: bool = False) -> Packed:
-    """``cheap_mla``: a multiply-accumulate is one instruction with byte entries (the
-    Thumb-2 loops of Cortex-M), so the plain codebook lookup beats the per-centroid sums.
-    ``grouped``: repack codebook/pow2/ternary weights as code-grouped rows -- None: dense and
-    CSR weights where the instruction model of ``auto_grouped`` (thumb2, mve, a64; None:
-    never) says it is faster; True: any layout (dense, CSR, CSC) where it can be built; False: never. ``dsp``: the
-    target has SMLAD (Cortex-M4/M55): dense 4-bit codebooks run from a table of value pairs.
-    ``max_grouped_bytes``: the automatic choice keeps the IR's layout when the grouped arrays
-    would be larger (a share of a Cortex-M target's flash: dense layers grow 4x). ``shifts``
-    (mve, a64): dense 4-bit pow2 weights run the per-lane shift kernel of that SIMD unit
-    (unless code-grouped rows are faster). ``planes``: dense ternary weights as two 16-bit lane
-    masks per 16 columns (2 bits a weight) for MVE's predicated adds."""
+def pack(layer: WeightedLayer, zx: int, prefix: str, opts: KernelOptions = KernelOptions(),
+         grouped: bool | None = None) -> Packed:
+    """The arrays of ``layer``'s kernel under the target's kernel ``opts`` (``hwq.kernels.cpus``):
+    the method (``hwq.kernels.method``: ``opts.dsp`` dense 4-bit codebooks from a table of value
+    pairs, ``opts.shifts`` dense 4-bit pow2 by per-lane shifts, ``opts.planes`` dense ternary as
+    two 16-bit lane masks per 16 columns, 2 bits a weight, for MVE's predicated adds), then
+    ``grouped``: repack codebook/pow2/ternary weights as code-grouped rows -- None: where
+    ``hwq.kernels.grouped.choose_grouped`` says (dense and CSR weights, faster by the
+    instruction model of ``opts.grouped_path``, within ``opts.max_grouped_bytes``); True: any
+    layout (dense, CSR, CSC) where it can be built; False: never."""
     w = layer.weight
     v = w.values
     rows, cols = w.matrix_shape
@@ -174,7 +160,8 @@ def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
         arrays["codes"] = CArray(f"{prefix}_entries", ct, data)
         pt = "uint16_t" if int(sp.ptr[-1]) < (1 << 16) else "uint32_t"
         arrays["ptr"] = CArray(f"{prefix}_ptr", pt, sp.ptr.astype(np.uint32 if pt == "uint32_t" else np.uint16))
-    p.method = kernel_method(layer, cheap_mla=cheap_mla, dsp=dsp, shifts=shifts is not None, planes=planes)
+    p.method = kernel_method(layer, cheap_mla=opts.cheap_mla, dsp=opts.dsp, shifts=opts.shifts is not None,
+                             planes=opts.planes)
     if p.method == "pairs":
         arrays["pairs"] = CArray(f"{prefix}_pairs", "int32_t", pair_table(v.codebook))
         p.n_codes = int(v.codebook.shape[0])
@@ -187,7 +174,7 @@ def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
         p.n_codes = 1 << v.bits
         if p.method == "shifts":
             h = shift_control(v.bits)
-            if shifts == "mve":  # per code byte (two weights): both lane controls
+            if opts.shifts == "mve":  # per code byte (two weights): both lane controls
                 b = np.arange(256)
                 arrays["shifts"] = CArray(f"{prefix}_shifts", "uint32_t", (h[b & 15] | h[b >> 4] << 16).astype(np.uint32))
             else:  # the two TBL tables: shift bytes, sign bytes
@@ -206,30 +193,16 @@ def pack(layer: WeightedLayer, zx: int, prefix: str, cheap_mla: bool = False,
             pos = ((c == 1).reshape(rows, nb, 16) * bit).sum(axis=2)
             neg = ((c == -1).reshape(rows, nb, 16) * bit).sum(axis=2)
             arrays["codes"] = CArray(f"{prefix}_planes", "uint32_t", (pos | neg << 16).reshape(-1).astype(np.uint32))
-    if grouped is not False and p.encoding in ("codebook", "pow2", "ternary") \
-            and (grouped or auto_grouped and p.layout != "csc"):
-        per_entry = THUMB2_PER_ENTRY if cheap_mla and p.field_bits == 8 and p.code_bits == 4 and p.layout == "csr" \
-            else SHIFTS_PER_MAC[shifts] if p.method == "shifts" else PLANES_PER_MAC if p.method == "planes" \
-            else C_PER_ENTRY
-        per_row = ROW_COST + (BUCKET_PER_CODE * p.n_codes if p.method == "bucket" else 0.0)
-        # the path's vectors first (MVE), then the one-entry-at-a-time loops of the same core
-        paths = [auto_grouped] + (["thumb2"] if auto_grouped in LANES else [])
-        for path in paths:
-            gr = group_layout(layer, LANES.get(path, 1))
-            small = gr is not None and (max_grouped_bytes is None or 2 * gr.stream.size + 4 * gr.coef.size <= max_grouped_bytes)
-            if gr is not None and (grouped or small and use_grouped(gr, rows, w.stored, path, (per_entry, per_row))):
-                break
-        else:
-            gr = None
-        if gr is not None:
-            if p.method == "shifts":  # back to the IR's bias
-                arrays["bias"] = CArray(f"{prefix}_bias", "uint32_t", folded_bias(layer, zx))
-                del arrays["shifts"]
-            del arrays["codes"]
-            arrays.pop("ptr", None)
-            arrays.pop("codebook", None)  # the differences replace the codebook
-            arrays["codes"] = CArray(f"{prefix}_groups", "uint16_t", gr.stream)
-            if gr.mode == "abel":
-                arrays["coef"] = CArray(f"{prefix}_coef", "uint32_t", gr.coef)
-            p.method, p.grouped = "grouped", gr
+    gr = choose_grouped(layer, p.method, opts, grouped)[0]
+    if gr is not None:
+        if p.method == "shifts":  # back to the IR's bias
+            arrays["bias"] = CArray(f"{prefix}_bias", "uint32_t", folded_bias(layer, zx))
+            del arrays["shifts"]
+        del arrays["codes"]
+        arrays.pop("ptr", None)
+        arrays.pop("codebook", None)  # the differences replace the codebook
+        arrays["codes"] = CArray(f"{prefix}_groups", "uint16_t", gr.stream)
+        if gr.mode == "abel":
+            arrays["coef"] = CArray(f"{prefix}_coef", "uint32_t", gr.coef)
+        p.method, p.grouped = "grouped", gr
     return p

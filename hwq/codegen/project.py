@@ -23,10 +23,10 @@ from hwq.errors import HwqError
 from hwq.ir.layers import Add, AvgPool, Conv2d, Dense, Input, MaxPool, ReLU, Softmax, WeightedLayer
 from hwq.ir.model import Model
 from hwq.ir.values import PQValues
+from hwq.kernels.cpus import CPUS
 from hwq.kernels.method import pairs_ok, shifts_ok
 
 SOFTMAX_TOL = 1e-5  # absolute, on probabilities (float32 against the float64 golden softmax)
-GROUPED_FLASH_SHARE = 0.4  # automatic code-grouped rows only for layers whose arrays take at most this share of flash
 
 
 def _env() -> jinja2.Environment:
@@ -157,12 +157,8 @@ def build_project(model: Model, target: Target, outdir: Path, samples: dict[str,
             gasm = simd and target.simd == "dsp"
             gmve = simd and target.simd == "mve"
             ga64 = simd and target.arch == "aarch64"
-            auto = "thumb2" if gasm else "mve" if gmve else "a64" if ga64 else None  # host: the IR's layout
-            pk = pack(layer, zx, f"{prefix}_{sanitize(layer.name)}", cheap_mla=thumb2, grouped=grouped,
-                      auto_grouped=auto, dsp=thumb2,
-                      max_grouped_bytes=int(target.flash * GROUPED_FLASH_SHARE) if target.bare_metal else None,
-                      shifts=("mve" if gmve else "a64" if ga64 else None) if tin in ("uint8_t", "int8_t") else None,
-                      planes=gmve and tin in ("uint8_t", "int8_t"))
+            pk = pack(layer, zx, f"{prefix}_{sanitize(layer.name)}",
+                      CPUS[target.name].kernel_options(tin in ("uint8_t", "int8_t"), simd), grouped)
             arrays.extend(pk.arrays.values())
             q = layer.quant
             lo = max(q.qmin, q.zero_point) if s.output != layer.name else q.qmin

@@ -1,4 +1,5 @@
-"""Targets: compiler, flags, emulator and memories of every machine gen-c builds for."""
+"""Targets: compiler, flags, emulator and memories of every machine gen-c builds for (the SIMD
+extension and the boards' memories are the shared facts of ``hwq.kernels.cpus``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import shutil
 from dataclasses import dataclass
 
 from hwq.errors import HwqError
+from hwq.kernels.cpus import CPUS
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,7 @@ class Target:
     run_package: str
     arch: str  # host | aarch64 | armv7em | armv81m
     simd: str  # none | neon | dsp | mve
-    flash: int = 0  # bytes (bare metal only)
+    flash: int = 0  # bytes (bare metal only; hwq.kernels.cpus)
     ram: int = 0
     flash_origin: int = 0
     ram_origin: int = 0x20000000
@@ -54,13 +56,13 @@ TARGETS = {
                         ("-nostartfiles", "-Wl,--gc-sections", "-lm"),
                         ("qemu-system-arm", "-M", "mps2-an386", "-nographic", "-semihosting", "-kernel"),
                         "gcc-arm-none-eabi libnewlib-arm-none-eabi", "qemu-system-arm", "armv7em", "dsp",
-                        flash=4 << 20, ram=4 << 20, size_tool="arm-none-eabi-size"),
+                        flash=CPUS["cortex-m4"].flash, ram=CPUS["cortex-m4"].ram, size_tool="arm-none-eabi-size"),
     "cortex-m55": Target("cortex-m55", "arm-none-eabi-gcc",
                          ("-O2", "-mcpu=cortex-m55") + _M_COMMON,
                          ("-nostartfiles", "-Wl,--gc-sections", "-lm"),
                          ("qemu-system-arm", "-M", "mps3-an547", "-nographic", "-semihosting", "-kernel"),
                          "gcc-arm-none-eabi libnewlib-arm-none-eabi", "qemu-system-arm", "armv81m", "mve",
-                         flash=512 << 10, ram=512 << 10, size_tool="arm-none-eabi-size"),
+                         flash=CPUS["cortex-m55"].flash, ram=CPUS["cortex-m55"].ram, size_tool="arm-none-eabi-size"),
 }
 
 

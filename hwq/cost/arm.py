@@ -12,24 +12,25 @@ per-tensor multiplier requantization). cycles = instructions x ``cpi`` (default 
 ASSUMPTION -- qemu counts instructions, not cycles; an in-order Cortex-M4 runs most of these
 at 1-2 cycles).
 
-* kernel: gen-c's method rule (``hwq.kernels.method``, shared with gen-c: pair table, per-lane
-  shifts, lane masks, table / plain, bucket / plain; a method whose counts are not in the fit
-  yet is not chosen), or code-grouped rows (``/grouped/``) for CSR codebook, pow2 and ternary
-  weights (not on the host) where their prediction is lower; the byte-entry Thumb-2 loops only
-  for 4-bit codes with 4-bit indices.
+* kernel: the one gen-c generates, by its rule (``hwq.kernels``, shared with gen-c): the
+  method (``method.py``: pair table, per-lane shifts, lane masks, table / plain, bucket /
+  plain; a method whose counts are not in the fit yet is not chosen), then code-grouped rows
+  or not (``grouped.choose_grouped``: gen-c's rough cost and its 40 %-of-flash cap on Cortex-M);
+  the byte-entry Thumb-2 loops only for 4-bit codes with 4-bit indices.
 * d: measured by the golden model (``--input``), given (``--act-density``), or 1.0; the fit
   saw d = 1 and d = 0.19. With ``--input``, CSC kernels use the entries they really visit.
 * no fitted model (an encoding or layout not measured, targets ``host`` and ``cortex-a72``):
   the layer's ``extra["model"]`` says what was used instead; nothing is made up silently.
   Layers without weights count 1 instruction per element-wise op (assumption).
 
-Memory: Cortex-M keeps weights in flash and activations in RAM (sizes from gen-c's target
-definitions, as data below); Cortex-A and host read both from DRAM (no cache model).
+Memory: Cortex-M keeps weights in flash and activations in RAM (the boards' sizes,
+``hwq.kernels.cpus``); Cortex-A and host read both from DRAM (no cache model).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,21 +40,23 @@ from hwq.cost.roofline import Roofline
 from hwq.cost.targets import LayerCost, LayerCounts, Param, Target
 from hwq.cost.traffic import Level
 from hwq.ir.layers import Conv2d, Dense, Flatten, Input, WeightedLayer
+from hwq.kernels.cpus import CPUS
+from hwq.kernels.grouped import choose_grouped, group_layout
 from hwq.kernels.method import kernel_method
 
 FIT_FILE = Path(__file__).parent / "arm_models" / "genc_qemu_fit.json"
 
-# per target: typical clock (documented in docs/estimate.md), whose fit it uses, and its
-# memories. Flash/RAM copied from hwq/codegen/targets.py (the qemu boards gen-c runs on:
-# mps2-an386 for Cortex-M4, mps3-an547 for Cortex-M55); hwq.cost must not import hwq.codegen.
+# per target: typical clock (documented in docs/estimate.md) and whose fit it uses; its SIMD
+# extension and memories are gen-c's (hwq.kernels.cpus: the qemu boards mps2-an386 for
+# Cortex-M4, mps3-an547 for Cortex-M55)
 ARM_TARGETS = {
-    "host": dict(planes=False, shifts=False, dsp=False, clock_hz=3.0e9, fit="cortex-a53", flash=0, ram=0, grouped=False,
+    "host": dict(clock_hz=3.0e9, fit="cortex-a53",
                  note="no fitted model for host (x86-64 differs): Cortex-A53 instruction counts used"),
-    "cortex-a53": dict(planes=False, shifts=True, dsp=False, clock_hz=1.2e9, fit="cortex-a53", flash=0, ram=0, grouped=True, note=""),  # e.g. Raspberry Pi 3
-    "cortex-a72": dict(planes=False, shifts=True, dsp=False, clock_hz=1.5e9, fit="cortex-a53", flash=0, ram=0, grouped=True,  # e.g. Raspberry Pi 4
+    "cortex-a53": dict(clock_hz=1.2e9, fit="cortex-a53", note=""),  # e.g. Raspberry Pi 3
+    "cortex-a72": dict(clock_hz=1.5e9, fit="cortex-a53",  # e.g. Raspberry Pi 4
                        note="no fitted model for cortex-a72: Cortex-A53 instruction counts used (same Armv8.0 ISA)"),
-    "cortex-m4": dict(planes=False, shifts=False, dsp=True, clock_hz=168e6, fit="cortex-m4", flash=4 << 20, ram=4 << 20, grouped=True, note=""),  # e.g. STM32F4
-    "cortex-m55": dict(planes=True, shifts=True, dsp=True, clock_hz=400e6, fit="cortex-m55", flash=512 << 10, ram=512 << 10, grouped=True, note=""),  # e.g. Alif E7
+    "cortex-m4": dict(clock_hz=168e6, fit="cortex-m4", note=""),  # e.g. STM32F4
+    "cortex-m55": dict(clock_hz=400e6, fit="cortex-m55", note=""),  # e.g. Alif E7
 }
 
 
@@ -247,15 +250,11 @@ def predict(coef: dict, feats: dict[str, float]) -> float:
 
 
 def group_vectors(layer: WeightedLayer, lanes: int = 8) -> int:
-    """Vectors of ``lanes`` entries the code-grouped rows take when every (row, group) is padded
-    to whole vectors (gen-c's MVE kernel): sum over rows and distinct non-zero values of
-    ceil(count / lanes)."""
-    w = layer.weight.dense_int().reshape(layer.weight.matrix_shape[0], -1)
-    total = 0
-    for row in w:
-        _, counts = np.unique(row[row != 0], return_counts=True)
-        total += int((-(-counts // lanes)).sum())
-    return total
+    """Vectors of ``lanes`` entries gen-c's MVE code-grouped kernel runs per call (each (row,
+    group) padded to whole vectors: ``hwq.kernels.grouped.group_layout``); 0 where it cannot
+    be built."""
+    gr = group_layout(layer, lanes)
+    return gr.units if gr is not None else 0
 
 
 def distinct_nonzero_values(layer: WeightedLayer) -> int:
@@ -279,9 +278,10 @@ class ArmCpu(Target):
                            f"(fit of {t['fit']}), x CPI")
         cls.PARAMS = {"clock_hz": Param(t["clock_hz"], "Hz", "core clock (a typical part's value)", 1.0),
                       "cpi": Param(1.0, "cycles/instruction", "cycles per instruction (ASSUMPTION: 1)", 1e-9)}
-        if t["flash"]:
-            cls.PARAMS["flash_bytes"] = Param(t["flash"], "B", "flash (weights, code)", 1)
-            cls.PARAMS["ram_bytes"] = Param(t["ram"], "B", "RAM (activations)", 1)
+        cpu = CPUS[cls.NAME]
+        if cpu.bare_metal:
+            cls.PARAMS["flash_bytes"] = Param(cpu.flash, "B", "flash (weights, code)", 1)
+            cls.PARAMS["ram_bytes"] = Param(cpu.ram, "B", "RAM (activations)", 1)
         super().__init_subclass__()
 
     @property
@@ -347,17 +347,16 @@ class ArmCpu(Target):
 
         elems = float(np.prod(c.in_shapes[0])) if c.in_shapes else 0.0
         act8 = not elems or 8 * c.activation_bytes.get("in", 0.0) / elems <= 8  # 8-bit input activations
+        # gen-c's kernel for this layer (hwq.kernels): its method, then code-grouped rows or not
         # (the shift and lane-mask kernels only once their counts are in the fit)
-        cortex_m = t["dsp"] and act8  # gen-c's cheap_mla and dsp: a Cortex-M target with 8-bit activations
-        method = kernel_method(layer, cheap_mla=cortex_m, dsp=cortex_m,
-                               shifts=t["shifts"] and act8 and any("/shifts/" in k for k in fits),
-                               planes=t["planes"] and act8 and any("/planes/" in k for k in fits))
-        # gen-c's code-grouped rows: codebook/pow2/ternary weights in dense or CSR layout (never CSC,
-        # never the pair table), where its own cost model says faster (here: the lower prediction)
-        grouped_ok = (t["grouped"] and enc in ("codebook", "pow2", "ternary") and method != "pairs"
-                      and (w.sparse is None or w.sparse.format == "csr"))
+        o = CPUS[self.NAME].kernel_options(act8)
+        opts = replace(o, shifts=o.shifts if any("/shifts/" in k for k in fits) else None,
+                       planes=o.planes and any("/planes/" in k for k in fits))
+        method = kernel_method(layer, cheap_mla=opts.cheap_mla, dsp=opts.dsp, shifts=opts.shifts is not None,
+                               planes=opts.planes)
+        gr, gpath = choose_grouped(layer, method, opts)
         nnz = float(w.nnz())
-        groups = float(distinct_nonzero_values(layer)) if grouped_ok else 0.0
+        groups = float(distinct_nonzero_values(layer)) if gr is not None else 0.0
         visited = active = nonempty = None
         if (w.sparse is not None and w.sparse.format == "csc" and isinstance(layer, Dense) and c.x_in
                 and c.x_in[0] is not None and np.asarray(c.x_in[0]).reshape(len(c.x_in[0]), -1).shape[1] == cols):
@@ -368,7 +367,6 @@ class ArmCpu(Target):
 
         # CSC: columns, CSR: rows with stored entries
         nonempty_majors = float(np.count_nonzero(np.diff(w.sparse.ptr.astype(np.int64)))) if w.sparse is not None else 0.0
-        vectors = lru_cache(maxsize=1)(lambda: float(group_vectors(layer)))
         pq = None
         if enc == "pq":
             cb = w.values.codebook  # (M, K, d)
@@ -376,7 +374,7 @@ class ArmCpu(Target):
 
         def feats(k: str, s: float) -> dict[str, float]:
             return features(k, s, nnz, rows, cols, groups, d, visited if s == stored else None, active, pq, conv,
-                            vectors() if k.endswith("/grouped/mve") else None,
+                            float(gr.units) if gr is not None and gr.lanes > 1 else None,
                             nonempty if nonempty is not None
                             else nonempty_majors * d if "/csc" in k else nonempty_majors)
 
@@ -385,6 +383,11 @@ class ArmCpu(Target):
         for key, coef in fits.items():
             name, _, b = key.partition("#")
             by_kernel.setdefault(name, {})[int(b)] = coef
+        if gr is not None:  # gen-c's code-grouped kernel: a dense layer's runs the same code as a CSR one's
+            grouped_kernel = f"{prefix}grouped/{gpath}"
+            same = [k for k in by_kernel if fit_pool(k) == fit_pool(grouped_kernel)]
+            if grouped_kernel not in by_kernel and same:
+                by_kernel[grouped_kernel] = by_kernel[same[0]]
 
         def at_bits(k: str, b: int | None = None) -> tuple[int, dict]:
             fb = by_kernel[k]
@@ -393,12 +396,12 @@ class ArmCpu(Target):
 
         def pick(pre: str, s: float) -> tuple[str, dict] | None:
             cands = {k: at_bits(k)[1] for k in by_kernel if k.startswith(pre)}
-            # gen-c's rules: its packing method (hwq.kernels.method), or code-grouped rows for CSR
-            # codebook/pow2/ternary where faster (not on the host); the byte-entry Thumb-2 loops
-            # for 4-bit codes with 4-bit indices
+            # gen-c's choice: code-grouped rows on its path, else its packing method; the byte-entry
+            # Thumb-2 loops for 4-bit codes with 4-bit indices
             if pre != "dense/int8/":
-                cands = {k: v for k, v in cands.items()
-                         if f"/{method}/" in k or ("/grouped/" in k and grouped_ok)} or cands
+                want = f"/grouped/{gpath}" if gr is not None else f"/{method}/"
+                cands = {k: v for k, v in cands.items() if want in k} or {
+                    k: v for k, v in cands.items() if ("/grouped/" in k) == (gr is not None)} or cands
             if not asm:
                 cands = {k: v for k, v in cands.items() if not k.endswith("/thumb2") or "/grouped/" in k} or cands
             elif any(k.endswith("/thumb2") and "/grouped/" not in k for k in cands):

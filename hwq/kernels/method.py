@@ -1,7 +1,7 @@
 """Which kernel method runs a weighted layer's weights in their packed form (docs/gen-c.md,
 "Kernels"): the one rule ``hwq.codegen.packing.pack`` packs the weights for and
-``hwq.cost.arm`` estimates. The code-grouped repacking comes after it; each side weighs that
-choice with its own instruction model."""
+``hwq.cost.arm`` estimates. The code-grouped repacking comes after it (``hwq.kernels.grouped``
+``choose_grouped``, shared as well)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,8 @@ repetition). Both are exact modulo 2^32 (docs/semantics.md section 6: any summat
 Zero weights (fillers, the zero code, a zero centroid) are not stored; groups that are empty
 in every row are left out. Storage is 2 bytes per non-zero plus 2 bytes per (row, group)
 plus 4 bytes per group difference: larger than the IR's 1-byte (code, rel) entries, so gen-c
-uses this layout only where it is faster (``use_grouped``) and reports the bytes.
+uses this layout only where it is faster (``choose_grouped``, the rule the ARM estimate names
+the kernel by as well) and reports the bytes.
 
 With ``lanes`` > 1 (the MVE kernel of Cortex-M55: 8 uint16 lanes) each (row, group) is padded
 to whole vectors: the count is the number of vectors and the padding entries hold the index
@@ -35,6 +36,8 @@ import numpy as np
 
 from hwq.ir.layers import WeightedLayer
 from hwq.ir.values import CodebookValues, Pow2Values, TernaryValues
+from hwq.kernels.cpus import KernelOptions
+from hwq.kernels.method import code_bits
 
 MAX_COLUMNS = 1 << 16  # absolute uint16 column indices
 MAX_GROUPS = 128  # the kernel is unrolled over groups (7-bit pow2: 126); more only pay on very long rows
@@ -164,3 +167,47 @@ def use_grouped(gr: Grouped | None, rows: int, stored: int, path: str, current: 
         return False
     entry, group, row = COSTS[path]
     return entry * gr.units + rows * (group[gr.mode] * len(gr.groups) + row) < current[0] * stored + current[1] * rows
+
+
+# gen-c's rough costs of the kernels code-grouped rows would replace (instructions; bench_genc.py:
+# Cortex-M4, Cortex-A53): per stored entry the Thumb-2 byte-entry loops and gcc's code for the
+# others, per dense MAC the shift kernels (Cortex-M55 MVE, Cortex-A53 NEON) and the MVE ternary
+# lane masks; per row the requantization and set-up, per code the fold of bucket sums
+THUMB2_PER_ENTRY, C_PER_ENTRY = 6.5, 10.0
+SHIFTS_PER_MAC = {"mve": 0.85, "a64": 1.15}
+PLANES_PER_MAC = 0.6
+ROW_COST, BUCKET_PER_CODE = 30.0, 4.0
+
+
+def choose_grouped(layer: WeightedLayer, method: str, opts: KernelOptions,
+                   grouped: bool | None = None) -> tuple[Grouped | None, str | None]:
+    """gen-c's choice of code-grouped rows for a layer whose kernel method (``hwq.kernels.method``)
+    is ``method``: (the layout, the path whose kernel runs it: thumb2 | mve | a64 | None for the
+    portable C loop), or (None, None) for the IR's layout. ``grouped`` True forces it wherever
+    it can be built, False never; None (automatic): dense and CSR codebook / pow2 / ternary
+    weights where ``use_grouped`` says faster on ``opts.grouped_path`` (MVE's vector gathers
+    first, then the same core's one-entry loops) and the arrays fit ``opts.max_grouped_bytes``.
+    The one rule gen-c packs by and the ARM estimate names the kernel of."""
+    w = layer.weight
+    v = w.values
+    if grouped is False or method == "pairs" or not isinstance(v, (CodebookValues, Pow2Values, TernaryValues)):
+        return None, None
+    layout = "dense" if w.sparse is None else w.sparse.format
+    path = opts.grouped_path
+    if not (grouped or path and layout != "csc"):
+        return None, None
+    cb = code_bits(v)
+    field_bits = cb if w.sparse is None else w.sparse.index_bits + cb
+    n_codes = int(v.codebook.shape[0]) if isinstance(v, CodebookValues) else 1 << v.bits if isinstance(v, Pow2Values) else 4
+    per_entry = (THUMB2_PER_ENTRY if opts.cheap_mla and field_bits == 8 and cb == 4 and layout == "csr"
+                 else SHIFTS_PER_MAC[opts.shifts] if method == "shifts" else PLANES_PER_MAC if method == "planes"
+                 else C_PER_ENTRY)
+    per_row = ROW_COST + (BUCKET_PER_CODE * n_codes if method == "bucket" else 0.0)
+    rows = w.matrix_shape[0]
+    for p in [path] + (["thumb2"] if path in LANES else []):
+        gr = group_layout(layer, LANES.get(p, 1))
+        small = gr is not None and (opts.max_grouped_bytes is None
+                                    or 2 * gr.stream.size + 4 * gr.coef.size <= opts.max_grouped_bytes)
+        if gr is not None and (grouped or small and use_grouped(gr, rows, w.stored, p, (per_entry, per_row))):
+            return gr, p
+    return None, None
