@@ -121,7 +121,12 @@ def requant_variant(model, mode: str, per_channel: bool, seed: int):
 # padding K // 2, stride 1; fitted on these, checked on the LeNet example's (1, 8, 3, 8) and
 # (8, 16, 3, 4) (examples/digits_lenet_*.ir, never fitted)
 CONV_SHAPES = [(1, 6, 5, 12), (2, 12, 3, 10), (4, 8, 3, 6), (16, 8, 1, 6), (3, 16, 3, 8), (6, 6, 5, 8),
-               (8, 8, 3, 8), (12, 20, 3, 5), (1, 16, 3, 6), (4, 24, 3, 4)]
+               (8, 8, 3, 8), (12, 20, 3, 5), (1, 16, 3, 6), (4, 24, 3, 4),
+               # the examples' regimes on other shapes: one input channel (9 columns: one SIMD step and
+               # a tail, no channel loop), 72 columns (9 steps, no tail), 16 rows, small inputs
+               # where a third of the taps are padding
+               (1, 8, 3, 6), (1, 12, 3, 8), (1, 8, 3, 10), (2, 8, 3, 8), (8, 16, 3, 5), (8, 12, 3, 4),
+               (6, 16, 3, 4), (4, 16, 3, 4), (8, 8, 3, 6), (10, 16, 3, 3)]
 CONV_ENCODINGS = [  # label, encoding, layout, density, code bits
     ("conv-int8", "int8", "none", 1.0, 8), ("conv-pow2-5", "pow2", "none", 1.0, 5),
     ("conv-codebook5-csc", "codebook", "csc", 0.3, 5), ("conv-pow2-5-csc", "pow2", "csc", 0.3, 5),
@@ -151,7 +156,7 @@ def conv_model(c: int, o: int, k: int, h: int, enc: str, lay: str, density: floa
 
 def measure_conv(target: str, shape: tuple, regime: str, workdir: Path, only=None) -> list[dict]:
     from hwq.codegen import gen_c
-    from hwq.cost.arm import conv_column_visits, distinct_nonzero_values, group_vectors, requant_key, taps_inside
+    from hwq.cost.arm import conv_column_visits, conv_geometry, distinct_nonzero_values, group_vectors, requant_key
     from hwq.ir.rewrite import branches
 
     c, o, k, h = shape
@@ -178,9 +183,9 @@ def measure_conv(target: str, shape: tuple, regime: str, workdir: Path, only=Non
                     "groups": distinct_nonzero_values(lw), "bits": lw.weight.values.payload_bits(), "rows": o,
                     "cols": c * k * k, "input_density": float(np.count_nonzero(x[0])) / x[0].size,
                     "instructions": layer["instructions"], "requant": requant_key(lw),
-                    "conv": [h * h, taps_inside(lw, h, h), c * k],
+                    "conv": list(conv_geometry(lw, h, h)),
                     **({"vectors": group_vectors(lw)} if layer["kernel"].split("+relu")[0].endswith("/grouped/mve") else {}),
-                    **(dict(zip(("visited", "active_cols"),
+                    **(dict(zip(("visited", "active_cols", "nonempty_cols"),
                                 conv_column_visits(lw, x[:1], models[label].layers["input"].quant.zero_point)))
                        if lw.weight.sparse is not None else {})})
     return out

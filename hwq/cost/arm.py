@@ -83,7 +83,7 @@ SAVING_TERMS = ("per_row_multiple_of_16", "per_stored_entry_wide_pointers", "per
 
 def features(kernel: str, stored: float, nnz: float, rows: float, cols: float, groups: float,
              density: float, visited: float | None = None, active: float | None = None,
-             pq: tuple[int, int] | None = None, conv: tuple[float, float, float] | None = None,
+             pq: tuple[int, int] | None = None, conv: tuple[float, ...] | None = None,
              vectors: float | None = None, nonempty: float | None = None) -> dict[str, float]:
     """The fit's terms (bench/fit_arm_model.py fits these, per target and kernel).
 
@@ -96,18 +96,31 @@ def features(kernel: str, stored: float, nnz: float, rows: float, cols: float, g
     visit the stored entries of the ``active`` non-zero input columns (``visited``; from the
     input when known, else ``stored * density`` and ``cols * density``). Conv kernels
     (``conv2d/``, ``conv`` = (output pixels, fraction of the im2col taps inside the input,
-    C*KH)): per pixel an im2col of ``cols`` taps (C*KH rows of KW), the row or column kernel
-    (column-wise ones skip the zero taps: padding and zero activations) and the
-    requantization of ``rows`` outputs."""
+    C*KH, C, fraction of the taps whose kernel row is inside the input): ``conv_geometry``):
+    per pixel an im2col of ``cols`` taps (C loops of KH loops of KW taps; gcc drops the
+    channel loop at C = 1; a tap inside the input loads it, one in the padding stores the
+    zero point, and on Thumb-2 the column test runs only for taps in rows inside), the row or
+    column kernel (column-wise ones skip the zero taps: padding and zero activations, and the
+    entry loop's set-up of taps whose column is empty) and the requantization of ``rows``
+    outputs (a loop gcc vectorizes on AArch64 when ``rows`` is a multiple of 16)."""
     if kernel.startswith("conv2d/"):
-        reps, inb, c_kh = conv if conv is not None else (1.0, 1.0, 1.0)
+        reps, inb, c_kh, chans, inb_rows = conv if conv is not None else (1.0, 1.0, 1.0, 1.0, 1.0)
         d = density * inb if "/csc" in kernel else 1.0
         csc = "/csc" in kernel
         se = visited if csc and visited is not None else reps * stored * d
+        ac = active if csc and active is not None else reps * cols * d
         out = {"per_mac": se, "per_row": reps * rows, "per_column": reps * cols,
-               "per_nonzero_column": active if csc and active is not None else reps * cols * d,
+               "per_nonzero_column": ac,
+               # im2col: taps that load the input (the others store the zero point), taps whose
+               # kernel row is inside (Thumb-2 tests the column only there), the channel loop
+               "per_tap_inside": reps * cols * inb, "per_tap_row_inside": reps * cols * inb_rows,
+               "per_channel": reps * chans if chans > 1 else 0.0,
+               "per_tap_in_loop": reps * cols if cols > c_kh else 0.0,  # KW = 1: no loop over the taps
                "per_pixel": reps, "per_kernel_row": reps * c_kh, "per_call": 1.0,
-               "per_nonzero_weight": nnz * se / stored if stored else 0.0}
+               "per_nonzero_weight": nnz * se / stored if stored else 0.0,
+               "per_row_multiple_of_16": reps * rows if rows % 16 == 0 else 0.0}
+        if csc:  # non-zero taps whose column has stored entries: the entry loop's set-up
+            out["per_nonempty_column"] = nonempty if nonempty is not None else ac
         if "/grouped/" in kernel:  # code-grouped rows: per pixel a count and an MLA / shift per (row, group)
             out["per_row_group"] = reps * rows * groups
             if kernel.endswith("/mve"):
@@ -118,6 +131,8 @@ def features(kernel: str, stored: float, nnz: float, rows: float, cols: float, g
             out["per_column_tail"] = reps * rows * (cols % v)
             out["per_row_with_column_tail"] = reps * rows if cols % v else 0.0
             out["per_row_tail_mac"] = reps * (rows % r) * cols
+            # a vector loop of one step is straight-line code: the loop's set-up only from two on
+            out["per_row_with_vector_loop"] = reps * (rows - rows % r) if cols // v >= 2 else 0.0
         return out
     if "/grouped/" in kernel:
         out = {"per_nonzero": nnz, "per_row_group": rows * groups, "per_row": rows, "per_call": 1.0}
@@ -176,14 +191,24 @@ def column_visits(layer: WeightedLayer, x: np.ndarray) -> tuple[float, float, fl
 BASE_REQUANT = "multiplier/tensor"  # what the per-kernel fits measured; other variants add requant_per_row
 
 
-def taps_inside(layer: Conv2d, h: int, w: int) -> float:
-    """Fraction of a conv layer's im2col taps that read the input (not the padding)."""
+def tap_fractions(layer: Conv2d, h: int, w: int) -> tuple[float, float]:
+    """Fractions of a conv layer's im2col taps inside the input, and of those whose kernel row
+    is inside it (their column may still be in the padding)."""
     t, l, _, _ = layer.padding
     oh, ow = layer.out_shape([(layer.in_channels, h, w)])[1:]
     kh, kw = layer.kernel
     ys = np.arange(oh)[:, None] * layer.stride[0] + np.arange(kh)[None, :] - t
     xs = np.arange(ow)[:, None] * layer.stride[1] + np.arange(kw)[None, :] - l
-    return float(((ys >= 0) & (ys < h)).sum() * ((xs >= 0) & (xs < w)).sum()) / (oh * kh * ow * kw)
+    rows_in = float(((ys >= 0) & (ys < h)).sum()) / (oh * kh)
+    return rows_in * float(((xs >= 0) & (xs < w)).sum()) / (ow * kw), rows_in
+
+
+def conv_geometry(layer: Conv2d, h: int, w: int) -> tuple[float, float, float, float, float]:
+    """The conv terms' geometry (``features``' ``conv``): output pixels, the fraction of the
+    im2col taps inside the input, C*KH, C, the fraction of taps whose kernel row is inside."""
+    oh, ow = layer.out_shape([(layer.in_channels, h, w)])[1:]
+    inside, rows_in = tap_fractions(layer, h, w)
+    return (float(oh * ow), inside, float(layer.in_channels * layer.kernel[0]), float(layer.in_channels), rows_in)
 
 
 def requant_key(layer: WeightedLayer) -> str:
@@ -210,10 +235,11 @@ def requant_extra(per_row: dict, rq: str, rows: int, conv: bool = False) -> floa
     return per_row.get(key, per_row.get(rq, 0.0)) * rows
 
 
-def conv_column_visits(layer: Conv2d, x: np.ndarray, zero_point: int = 0) -> tuple[float, float]:
+def conv_column_visits(layer: Conv2d, x: np.ndarray, zero_point: int = 0) -> tuple[float, float, float]:
     """Mean over the samples of ``x`` (raw integer inputs, (N, C, H, W)) of the stored entries
-    a column-wise conv kernel visits and of the non-zero taps, summed over the output pixels:
-    gen-c's im2col pads with the input zero point and its CSC kernels skip raw zero taps."""
+    a column-wise conv kernel visits, of the non-zero taps and of those among them whose column
+    has stored entries, summed over the output pixels: gen-c's im2col pads with the input zero
+    point and its CSC kernels skip raw zero taps (and an empty column's entry loop)."""
     x = np.asarray(x).reshape((x.shape[0], layer.in_channels) + tuple(x.shape[-2:]))
     t, lft, b, r = layer.padding
     xp = np.pad(x, ((0, 0), (0, 0), (t, b), (lft, r)), constant_values=zero_point) != 0
@@ -222,13 +248,14 @@ def conv_column_visits(layer: Conv2d, x: np.ndarray, zero_point: int = 0) -> tup
     oh = (xp.shape[2] - kh) // sh + 1
     ow = (xp.shape[3] - kw) // sw + 1
     lengths = np.diff(layer.weight.sparse.ptr.astype(np.int64)).astype(np.float64).reshape(layer.in_channels, kh, kw)
-    visited = active = 0.0
+    visited = active = nonempty = 0.0
     for i in range(kh):
         for j in range(kw):
             tap = xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]  # (N, C, OH, OW)
             visited += float((tap * lengths[None, :, i, j, None, None]).sum()) / x.shape[0]
             active += float(tap.sum()) / x.shape[0]
-    return visited, active
+            nonempty += float((tap * (lengths[None, :, i, j, None, None] > 0)).sum()) / x.shape[0]
+    return visited, active, nonempty
 
 
 def fit_key(kernel: str, bits: int) -> str:
@@ -335,7 +362,7 @@ class ArmCpu(Target):
             if any(k.startswith("conv2d/" + layout) for k in fits):
                 prefix = "conv2d/" + layout
                 h, wd = c.in_shapes[0][-2:]
-                conv = (float(pixels), taps_inside(layer, h, wd), float(layer.in_channels * layer.kernel[0]))
+                conv = conv_geometry(layer, h, wd)
             else:  # once per output position
                 reps = pixels
                 note.append(f"no fitted model for conv2d/{layout[:-1]}: counted as the dense kernel once per "
@@ -363,7 +390,7 @@ class ArmCpu(Target):
             visited, active, nonempty = column_visits(layer, np.asarray(c.x_in[0]))
         elif (w.sparse is not None and w.sparse.format == "csc" and conv is not None and c.x_in
               and c.x_in[0] is not None and np.asarray(c.x_in[0]).ndim == 4):
-            visited, active = conv_column_visits(layer, np.asarray(c.x_in[0]), c.in_zero_point)
+            visited, active, nonempty = conv_column_visits(layer, np.asarray(c.x_in[0]), c.in_zero_point)
 
         # CSC: columns, CSR: rows with stored entries
         nonempty_majors = float(np.count_nonzero(np.diff(w.sparse.ptr.astype(np.int64)))) if w.sparse is not None else 0.0
@@ -376,6 +403,7 @@ class ArmCpu(Target):
             return features(k, s, nnz, rows, cols, groups, d, visited if s == stored else None, active, pq, conv,
                             float(gr.units) if gr is not None and gr.lanes > 1 else None,
                             nonempty if nonempty is not None
+                            else conv[0] * nonempty_majors * d * conv[1] if conv is not None and "/csc" in k
                             else nonempty_majors * d if "/csc" in k else nonempty_majors)
 
         bits = int(w.values.payload_bits())
