@@ -126,7 +126,9 @@ CONV_SHAPES = [(1, 6, 5, 12), (2, 12, 3, 10), (4, 8, 3, 6), (16, 8, 1, 6), (3, 1
                # a tail, no channel loop), 72 columns (9 steps, no tail), 16 rows, small inputs
                # where a third of the taps are padding
                (1, 8, 3, 6), (1, 12, 3, 8), (1, 8, 3, 10), (2, 8, 3, 8), (8, 16, 3, 5), (8, 12, 3, 4),
-               (6, 16, 3, 4), (4, 16, 3, 4), (8, 8, 3, 6), (10, 16, 3, 3)]
+               (6, 16, 3, 4), (4, 16, 3, 4), (8, 8, 3, 6), (10, 16, 3, 3),
+               # rows off the Cortex-M4 kernel's 4 rows per pass (its scalar row tail), 3x3 kernels
+               (8, 6, 3, 4), (1, 14, 3, 6), (4, 10, 3, 5), (3, 5, 3, 6)]
 CONV_ENCODINGS = [  # label, encoding, layout, density, code bits
     ("conv-int8", "int8", "none", 1.0, 8), ("conv-pow2-5", "pow2", "none", 1.0, 5),
     ("conv-codebook5-csc", "codebook", "csc", 0.3, 5), ("conv-pow2-5-csc", "pow2", "csc", 0.3, 5),
@@ -191,16 +193,21 @@ def measure_conv(target: str, shape: tuple, regime: str, workdir: Path, only=Non
     return out
 
 
-def remeasure_conv(targets: list[str], only: list[str] | None = None) -> None:
-    """Measure the conv layers (CONV_SHAPES x CONV_ENCODINGS or the labels ``only``, both input
-    regimes) on ``targets`` and replace their rows in bench/genc_arm_model.json."""
+def remeasure_conv(targets: list[str], only: list[str] | None = None, shapes: list[str] | None = None) -> None:
+    """Measure the conv layers (CONV_SHAPES, or those named in ``shapes`` as CxOxKxH, x
+    CONV_ENCODINGS or the labels ``only``, both input regimes) on ``targets`` and replace their
+    rows in bench/genc_arm_model.json."""
     path = ROOT / "bench" / "genc_arm_model.json"
     keys = {lab.replace("-", "_") for lab in only} if only else None
+    names = {"conv" + sh for sh in shapes} if shapes else None
     keep = [s for s in json.loads(path.read_text())["measurements"]
-            if not (s["target"] in targets and s["shape"].startswith("conv") and (keys is None or s["label"] in keys))]
+            if not (s["target"] in targets and s["shape"].startswith("conv") and (keys is None or s["label"] in keys)
+                    and (names is None or s["shape"] in names))]
     with tempfile.TemporaryDirectory() as tmp:
         for t in targets:
             for shape in CONV_SHAPES:
+                if names is not None and "conv%dx%dx%dx%d" % shape not in names:
+                    continue
                 for regime in ("dense", "relu19"):
                     rows = measure_conv(t, shape, regime, Path(tmp), only)
                     for r in rows:
@@ -445,8 +452,9 @@ def remeasure(labels: list[str], targets: list[str], shape: str | None = None) -
 
 
 if __name__ == "__main__":  # python bench/bench_genc.py LABEL[,LABEL]|all|conv TARGET[,TARGET] [SHAPE]: re-measure
-    if sys.argv[1].startswith("conv"):  # conv[:LABEL,LABEL]
-        remeasure_conv(sys.argv[2].split(","), sys.argv[1].partition(":")[2].split(",") if ":" in sys.argv[1] else None)
+    if sys.argv[1].startswith("conv"):  # conv[:LABEL,LABEL] TARGETS [CxOxKxH,CxOxKxH]
+        remeasure_conv(sys.argv[2].split(","), sys.argv[1].partition(":")[2].split(",") if ":" in sys.argv[1] else None,
+                       sys.argv[3].split(",") if len(sys.argv) > 3 else None)
         sys.exit(0)
     if sys.argv[1] == "examples":  # after fit_arm_model.py: the example models' layers, into the fit's provenance
         write_examples_check(sys.argv[2].split(","))

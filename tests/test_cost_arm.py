@@ -1,7 +1,7 @@
 """The ARM targets of hwq estimate (hwq/cost/arm.py) against what gen-c's kernels really
 execute: exact qemu instruction counts of `hwq gen-c --target T --run --json` on layers NOT
 used for the fit (shapes 512x280, 520x140 and the tiny 80x10; per-channel and shift
-requantization), per target, within the fit's stated error band
+requantization; conv layers of shapes not in bench_genc.CONV_SHAPES), per target, within the fit's stated error band
 (hwq/cost/arm_models/genc_qemu_fit.json)."""
 
 from __future__ import annotations
@@ -111,6 +111,52 @@ def test_estimate_within_fit_error_of_qemu(tmp_path, target, shape):
     for name, (est, meas, kernel, extra) in rows.items():
         assert kernel.split("+relu")[0] == extra["kernel"], (name, kernel, extra)
         assert abs(est - meas) / meas <= band, (name, est, meas, kernel, extra)
+
+
+def conv_case(c: int, o: int, k: int, h: int, enc: str, sparse: str, density: float, bits: int, seed: int,
+              per_channel: bool = False):
+    """One random conv2d layer (padding k // 2, stride 1, fused ReLU), calibrated; optionally with
+    per-channel multiplier requantization."""
+    from hwq.compress.calibrate import calibrate
+    from hwq.compress.random_model import random_weight
+    from hwq.ir.layers import Conv2d, Input, ReLU
+    from hwq.ir.model import Model
+
+    rng = np.random.default_rng(seed)
+    m = Model("conv_case", {}, [], {"source": "tests/test_cost_arm.py", "seed": seed})
+    m.layers["input"] = Input("input", [], shape=(c, h, h))
+    m.layers["conv1"] = Conv2d("conv1", ["input"], in_channels=c, out_channels=o, kernel=(k, k), padding=(k // 2,) * 4,
+                               weight=random_weight(rng, (o, c, k, k), enc, density, bits, sparse, 4),
+                               bias=(rng.normal(size=o) * 0.1).astype(np.float32))
+    m.layers["relu1"] = ReLU("relu1", ["conv1"])
+    m.outputs = ["relu1"]
+    m = calibrate(m, rng.random((32, c, h, h)), weights_to_int8=False)
+    return with_requant(m, "multiplier", True, seed) if per_channel else m
+
+
+# conv layers of shapes the fit never saw (bench_genc.CONV_SHAPES; nor the LeNet examples' (1, 8, 3, 8)
+# and (8, 16, 3, 4)) in the examples' regimes: one input channel, 72 columns, per-channel requantization
+CONV_CASES = [(1, 10, 3, 7, "int8", "none", 1.0, 8, True), (8, 10, 3, 4, "int8", "none", 1.0, 8, True),
+              (1, 10, 3, 7, "codebook", "csc", 0.3, 4, False), (8, 10, 3, 4, "codebook", "csc", 0.3, 4, False),
+              (1, 10, 3, 7, "pow2", "none", 1.0, 5, False), (8, 10, 3, 4, "pow2", "none", 1.0, 5, False)]
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55", "cortex-a53"])
+def test_conv_estimate_within_examples_error_of_qemu(tmp_path, target):
+    """Conv layers the fit never saw, against gen-c's exact qemu count: within the largest error
+    recorded for the example models' conv layers on this target (the fit's provenance)."""
+    need(target)
+    band = fit_data()["provenance"]["examples_max_relative_error_conv"][target]
+    rng = np.random.default_rng(5)
+    for k, (c, o, ks, h, enc, sparse, density, bits, pc) in enumerate(CONV_CASES):
+        m = conv_case(c, o, ks, h, enc, sparse, density, bits, 20 + k, pc)
+        save(m, tmp_path / f"c{k}.ir")
+        x = rng.integers(0, 256, (1, c, h, h)) * (rng.random((1, c, h, h)) < 0.6)  # zero taps too (CSC skips them)
+        np.save(tmp_path / f"x{k}.npy", x)
+        rows = measured_vs_estimated(tmp_path / f"c{k}.ir", tmp_path / f"x{k}.npy", tmp_path / f"p{k}", target)
+        (est, meas, kernel, extra), = rows.values()
+        assert kernel.startswith("conv2d/") and kernel.split("+relu")[0] == extra["kernel"], (k, kernel, extra)
+        assert abs(est - meas) / meas <= band, (k, est, meas, kernel, band)
 
 
 @pytest.mark.parametrize("name", ["digits_mlp_int8", "digits_mlp_pq", "digits_lenet_pruned_shared"])
