@@ -136,6 +136,37 @@ def test_bad_input_one_line(tmp_path):
     assert len(r.output.strip().splitlines()) == 1
 
 
+def test_never_overwrites_the_users_files(tmp_path):
+    """-o into a non-empty directory gen-c did not write: one line, exit 1, nothing touched; into
+    its own earlier project (a rerun): replaced in place."""
+    ex = str(EXAMPLES / "digits_mlp_int8.ir")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "model.c").write_text("my own model.c\n")
+    r = CliRunner().invoke(main, ["gen-c", ex, "-o", str(mine)])
+    assert r.exit_code == 1 and "not a gen-c project" in r.output and len(r.output.strip().splitlines()) == 1
+    assert [p.name for p in mine.iterdir()] == ["model.c"] and (mine / "model.c").read_text() == "my own model.c\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]  # no staging directory left behind
+    for _ in range(2):  # a new directory, then the same one again
+        r = CliRunner().invoke(main, ["gen-c", ex, "-o", str(tmp_path / "p")])
+        assert r.exit_code == 0, r.output
+    assert "hwq_digits_mlp_int8_run" in (tmp_path / "p" / "model.h").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "p"]
+
+
+def test_too_large_for_the_board_one_line_nothing_written(tmp_path):
+    """Weights beyond the Cortex-M55 board's 512 kB flash (mps3-an547): refused before anything
+    is written, without --run (the link would fail only with --run)."""
+    from hwq.compress.random_model import random_mlp
+
+    m = random_mlp("1024,600", density=1.0, encoding="int8", bits=4, sparse="none", index_bits=4, seed=0)
+    assert 1024 * 600 > 512 << 10  # int8: one byte a weight
+    ir.save(m, tmp_path / "big.ir")
+    r = CliRunner().invoke(main, ["gen-c", str(tmp_path / "big.ir"), "--target", "cortex-m55", "-o", str(tmp_path / "o")])
+    assert r.exit_code == 1 and "524288 B of flash" in r.output and len(r.output.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.ir"]
+
+
 def test_missing_compiler_names_the_package(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no compiler, no qemu
     r = CliRunner().invoke(main, ["gen-c", str(EXAMPLES / "digits_mlp_int8.ir"), "--target", "cortex-m4",

@@ -86,7 +86,8 @@ def test_harness_fails_on_a_wrong_expected_output(tmp_path, target):
 
 def test_model_too_big_for_cortex_m55(tmp_path):
     """A 1x1 convolution to 512 channels of 32x32 (a 512 kB activation, more than the 512 kB
-    DTCM), then a global max pool; the link fails and gen-c says which memory overflowed."""
+    DTCM), then a global max pool: gen-c says which memory overflows, before writing anything
+    (the arena alone exceeds the board's RAM; the link would fail too)."""
     need_target("cortex-m55")
     rng = np.random.default_rng(0)
     m = ir.Model("big", {}, ["pool"])
@@ -97,8 +98,21 @@ def test_model_too_big_for_cortex_m55(tmp_path):
                                  requant=ir.make_requant(np.array([1 / 64])), quant=ir.QuantParams(8, True, 1.0, 0))
     m.layers["pool"] = ir.MaxPool("pool", ["conv"], kernel=(32, 32), stride=(32, 32), quant=m.layers["conv"].quant)
     ir.validate(m)
-    with pytest.raises(HwqError, match=r"^cortex-m55: the model does not fit: RAM overflowed by \d+ bytes"):
+    with pytest.raises(HwqError, match=r"^cortex-m55: the model does not fit: the activation arena takes \d+ B, "
+                                       r"more than the board's 524288 B of RAM$"):
         gen_c(m, "cortex-m55", tmp_path / "big", x=rng.integers(0, 256, (1, 1, 32, 32)), run=True, count=False)
+    assert not (tmp_path / "big").exists()
+
+
+def test_code_and_weights_overflow_flash_at_the_link(tmp_path):
+    """Weights that fit the Cortex-M55 board's 512 kB flash alone (720x720 int8: 518,400 B) but
+    not with the code: the link's overflow, reported in one line."""
+    need_target("cortex-m55")
+    from hwq.compress.random_model import random_mlp
+
+    m = random_mlp("720,720", density=1.0, encoding="int8", bits=4, sparse="none", index_bits=4, seed=0)
+    with pytest.raises(HwqError, match=r"^cortex-m55: the model does not fit: FLASH overflowed by \d+ bytes"):
+        gen_c(m, "cortex-m55", tmp_path / "p", run=True, count=False)
 
 
 def test_pow2_kernels_have_no_multiply_on_cortex_m4(tmp_path):

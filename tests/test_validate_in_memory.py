@@ -235,7 +235,9 @@ def _mutate(draw, m):
     elif what == "mode":
         rqt.mode = draw(st.sampled_from(["shift", "multiplier", "round"]))
     elif what == "bias_q" and layer.bias_q is not None:
-        v = draw(st.sampled_from([-(1 << (layer.acc_bits - 1)), (1 << (layer.acc_bits - 1)) - 1, 1 << 31, -(1 << 31) - 1, 0]))
+        # the accumulator's limits (an earlier "attr" mutation may have made acc_bits hostile: then int32's)
+        ab = layer.acc_bits if isinstance(layer.acc_bits, int) and 1 <= layer.acc_bits <= 64 else 32
+        v = draw(st.sampled_from([-(1 << (ab - 1)), (1 << (ab - 1)) - 1, 1 << 31, -(1 << 31) - 1, 0]))
         layer.bias_q = np.full(layer.bias_q.shape, v).astype(draw(st.sampled_from([np.int32, np.int64])))
     elif what == "acc_bits":
         layer.acc_bits = draw(st.sampled_from([7, 8, 20, 32, 33]))
