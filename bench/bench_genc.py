@@ -135,7 +135,10 @@ CONV_ENCODINGS = [  # label, encoding, layout, density, code bits
     ("conv-codebook-csc", "codebook", "csc", 0.3, 4),
     ("conv-pow2-5-half", "pow2", "none", 0.5, 5),  # half the codes zero: the plain kernel skips them
     ("conv-pow2", "pow2", "none", 1.0, 4), ("conv-pow2-3-half", "pow2", "none", 0.5, 3)]  # fewer code groups
-CONV_RQ_VARIANTS = {"conv-int8-rq-pc": ("conv-int8", "multiplier", True)}  # per-channel requantization per pixel
+CONV_RQ_VARIANTS = {"conv-int8-rq-pc": ("conv-int8", "multiplier", True),  # per-channel requantization per pixel
+                    # per-tensor shift (the pow2 examples' mode): gcc's requantization loop without the multiply
+                    "conv-int8-rq-shift": ("conv-int8", "shift", False),
+                    "conv-pow2-5-half-rq-shift": ("conv-pow2-5-half", "shift", False)}
 
 
 def conv_model(c: int, o: int, k: int, h: int, enc: str, lay: str, density: float, bits: int, seed: int = 0):

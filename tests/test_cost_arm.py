@@ -114,9 +114,9 @@ def test_estimate_within_fit_error_of_qemu(tmp_path, target, shape):
 
 
 def conv_case(c: int, o: int, k: int, h: int, enc: str, sparse: str, density: float, bits: int, seed: int,
-              per_channel: bool = False):
+              rq: tuple | None = None):
     """One random conv2d layer (padding k // 2, stride 1, fused ReLU), calibrated; optionally with
-    per-channel multiplier requantization."""
+    its requantization replaced (``with_requant``'s mode, per channel)."""
     from hwq.compress.calibrate import calibrate
     from hwq.compress.random_model import random_weight
     from hwq.ir.layers import Conv2d, Input, ReLU
@@ -131,14 +131,17 @@ def conv_case(c: int, o: int, k: int, h: int, enc: str, sparse: str, density: fl
     m.layers["relu1"] = ReLU("relu1", ["conv1"])
     m.outputs = ["relu1"]
     m = calibrate(m, rng.random((32, c, h, h)), weights_to_int8=False)
-    return with_requant(m, "multiplier", True, seed) if per_channel else m
+    return with_requant(m, *rq, seed) if rq else m
 
 
 # conv layers of shapes the fit never saw (bench_genc.CONV_SHAPES; nor the LeNet examples' (1, 8, 3, 8)
-# and (8, 16, 3, 4)) in the examples' regimes: one input channel, 72 columns, per-channel requantization
-CONV_CASES = [(1, 10, 3, 7, "int8", "none", 1.0, 8, True), (8, 10, 3, 4, "int8", "none", 1.0, 8, True),
-              (1, 10, 3, 7, "codebook", "csc", 0.3, 4, False), (8, 10, 3, 4, "codebook", "csc", 0.3, 4, False),
-              (1, 10, 3, 7, "pow2", "none", 1.0, 5, False), (8, 10, 3, 4, "pow2", "none", 1.0, 5, False)]
+# and (8, 16, 3, 4)) in the examples' regimes: one input channel, 72 columns, per-channel multiplier
+# and per-tensor shift requantization
+PC, SHIFT = ("multiplier", True), ("shift", False)
+CONV_CASES = [(1, 10, 3, 7, "int8", "none", 1.0, 8, PC), (8, 10, 3, 4, "int8", "none", 1.0, 8, PC),
+              (1, 10, 3, 7, "codebook", "csc", 0.3, 4, None), (8, 10, 3, 4, "codebook", "csc", 0.3, 4, None),
+              (1, 10, 3, 7, "pow2", "none", 1.0, 5, None), (8, 10, 3, 4, "pow2", "none", 1.0, 5, None),
+              (1, 10, 3, 7, "pow2", "none", 0.5, 5, SHIFT), (8, 10, 3, 4, "pow2", "none", 0.5, 5, SHIFT)]
 
 
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55", "cortex-a53"])
@@ -148,8 +151,8 @@ def test_conv_estimate_within_examples_error_of_qemu(tmp_path, target):
     need(target)
     band = fit_data()["provenance"]["examples_max_relative_error_conv"][target]
     rng = np.random.default_rng(5)
-    for k, (c, o, ks, h, enc, sparse, density, bits, pc) in enumerate(CONV_CASES):
-        m = conv_case(c, o, ks, h, enc, sparse, density, bits, 20 + k, pc)
+    for k, (c, o, ks, h, enc, sparse, density, bits, rq) in enumerate(CONV_CASES):
+        m = conv_case(c, o, ks, h, enc, sparse, density, bits, 20 + k, rq)
         save(m, tmp_path / f"c{k}.ir")
         x = rng.integers(0, 256, (1, c, h, h)) * (rng.random((1, c, h, h)) < 0.6)  # zero taps too (CSC skips them)
         np.save(tmp_path / f"x{k}.npy", x)
