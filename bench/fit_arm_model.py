@@ -126,6 +126,25 @@ def held_out_errors(model: dict, samples: list[dict], rq: dict | None = None) ->
     return out
 
 
+def conv_leave_one_shape_out(samples: list[dict]) -> dict:
+    """Per target: the relative errors of each conv shape's samples when the model is fitted
+    without that shape (the conv kernels have no held-out shapes; the examples' conv layers
+    are their end-to-end check), as median / 90th percentile / max, and the worst sample."""
+    errs: dict = {}
+    for shape in sorted({s["shape"] for s in samples if s["shape"].startswith("conv")}):
+        train = [s for s in samples if s["shape"] != shape]
+        model, rq = fit(train), requant_fit(train)[0]
+        for t, es in held_out_errors(model, [s for s in samples if s["shape"] == shape], rq).items():
+            errs.setdefault(t, []).extend((abs(e), smp["label"], shape) for smp, _, e in es)
+    out = {}
+    for t, es in sorted(errs.items()):
+        a = np.array([e[0] for e in es])
+        worst = max(es)
+        out[t] = {"median": round(float(np.median(a)), 4), "p90": round(float(np.percentile(a, 90)), 4),
+                  "max": round(worst[0], 4), "worst": f"{worst[1]} {worst[2]}", "samples": len(es)}
+    return out
+
+
 def main() -> None:
     src = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "bench" / "genc_arm_model.json"
     data = json.loads(src.read_text())
@@ -168,6 +187,7 @@ def main() -> None:
             "max_relative_error": band,
             "max_relative_error_per_kernel": per_kernel,
             "max_relative_error_per_held_shape": per_shape,
+            "conv_leave_one_shape_out": conv_leave_one_shape_out(samples),
             "requant_per_row": "extra instructions per output row of a requantization variant against per-tensor "
                                "multiplier requantization (what every kernel fit measured): the mean over the "
                                "variants measured beside their base kernel (bench_genc.RQ_VARIANTS: dense int8, "
