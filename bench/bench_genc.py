@@ -58,6 +58,7 @@ ENCODINGS = [  # label, encoding, layout, densities it runs at, code bits, gen-c
     ("pow2-5-csr", "pow2", "csr", SPARSE, 5, None),
     ("pow2", "pow2", "none", (1.0,), 4, None),
     ("pow2-5", "pow2", "none", (1.0,), 5, None),
+    ("pow2-3", "pow2", "none", (1.0,), 3, None),  # few weight values: code-grouped rows of 6 groups
     ("ternary-csc", "ternary", "csc", SPARSE, 4, None),
     ("ternary-csr", "ternary", "csr", SPARSE, 4, None),
     ("ternary", "ternary", "none", (1.0,), 4, None),
@@ -68,14 +69,16 @@ ENCODINGS = [  # label, encoding, layout, densities it runs at, code bits, gen-c
 FIT_SHAPES = [(64, 100), (128, 120), (128, 256), (256, 300), (1024, 120),  # (inputs, outputs) fitted on
               (32, 10), (300, 10), (64, 32), (16, 24),  # small layers: per-call and per-row constants
               (52, 20), (90, 14),  # rows / columns off the SIMD widths: the kernels' scalar tails
-              (96, 12)]  # PQ sub-vectors of 24: one block of 16 taps and a tail (AArch64)
+              (96, 12),  # PQ sub-vectors of 24: one block of 16 taps and a tail (AArch64)
+              (40, 21), (76, 18)]  # gcc's copy loops in steps of 8 / one at a time, an odd row count
 HELD_SHAPES = [(784, 300), (512, 256), (100, 10)]  # never fitted: the model's check
 # the requantization variants (the fit's other kernels run per-tensor "multiplier" requantization):
 # label -> (base label, mode, per channel), measured beside their base kernel, fitted as one
 # per-row difference per target (hwq/cost/arm.py requant_key)
 RQ_VARIANTS = {"int8-rq-pc": ("int8", "multiplier", True), "int8-rq-shift": ("int8", "shift", False),
                "int8-rq-shift-pc": ("int8", "shift", True), "pow2-csc-rq-shift": ("pow2-csc", "shift", False),
-               "codebook-csr-rq-pc": ("codebook-csr", "multiplier", True)}
+               "codebook-csr-rq-pc": ("codebook-csr", "multiplier", True),
+               "pow2-3-rq-shift": ("pow2-3", "shift", False)}  # shift requantization in the code-grouped row pass
 WIDE_POINTERS = (1024, 300, 0.3)  # fitted too: >= 2^16 stored entries, gen-c's uint32 pointers
 CMSIS_NN_M4 = {(64, 300): 2.655, (784, 300): 1.939}
 HEADLINE = (784, 300, 0.1)

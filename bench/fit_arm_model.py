@@ -58,7 +58,7 @@ def requant_fit(samples: list[dict]) -> tuple[dict, dict]:
             b = base.get((s["target"], s["label"].split("_rq_")[0], s["shape"], s["density"], s["regime"]))
             if b is not None and b["kernel"] == s["kernel"]:
                 conv = "conv" in s  # a conv layer requantizes rows x pixels outputs
-                key = ("conv/" if conv else "") + requant_delta_key(requant_of(s), s["rows"])
+                key = ("conv/" if conv else "") + requant_delta_key(requant_of(s), s["rows"], s["kernel"])
                 deltas.setdefault(s["target"], {}).setdefault(key, []).append(
                     (s["instructions"] - b["instructions"]) / (s["rows"] * (s["conv"][0] if conv else 1)))
     mean = {t: {k: float(np.mean(v)) for k, v in d.items()} for t, d in deltas.items()}
@@ -72,7 +72,7 @@ def estimate(model: dict, rq: dict, s: dict) -> float | None:
     if c is None:
         return None
     return predict(c, sample_features(s)) + requant_extra(rq.get(s["target"], {}), requant_of(s), s["rows"],
-                                                          "conv" in s) * (s["conv"][0] if "conv" in s else 1)
+                                                          "conv" in s, s["kernel"]) * (s["conv"][0] if "conv" in s else 1)
 
 
 def fit(samples: list[dict]) -> dict:
@@ -191,7 +191,8 @@ def main() -> None:
             "requant_per_row": "extra instructions per output row of a requantization variant against per-tensor "
                                "multiplier requantization (what every kernel fit measured): the mean over the "
                                "variants measured beside their base kernel (bench_genc.RQ_VARIANTS: dense int8, "
-                               "pow2 CSC, code-grouped codebook CSR), applied to every kernel; largest deviation "
+                               "pow2 CSC, code-grouped codebook CSR), applied to every kernel (the dense code-grouped kernels, which "
+                               "requantize in the row pass, by their own difference: .../rowpass); largest deviation "
                                "from the mean per row: " + json.dumps(rq_spread),
         },
         "model": fit(samples),

@@ -162,6 +162,31 @@ def test_conv_estimate_within_examples_error_of_qemu(tmp_path, target):
         assert abs(est - meas) / meas <= band, (k, est, meas, kernel, band)
 
 
+# issue #14's goal (within 5 %) on a tiny layer the fit never saw (68x14), ReLU-like inputs (19 %
+# non-zero): the kernels that missed it on 100x10 -- 5-bit pow2 CSC's plain loop (-15 % on
+# Cortex-M55: gcc spilled its column loop's pointer at some shapes), the code-grouped MVE rows
+# (the activations' copy per column), the NEON shift kernel (the activations' widening loop
+# gcc vectorizes only for a multiple of 8 columns)
+TINY_CASES = {"cortex-m55": [("pow2", "csc", 5, 0.05, None), ("codebook", "csc", 5, 0.1, None),
+                             ("ternary", "csr", 4, 0.1, None), ("pow2", "none", 5, 1.0, None)],
+              "cortex-a53": [("pow2", "none", 4, 1.0, None), ("pow2", "csc", 5, 0.05, None)]}
+
+
+@pytest.mark.parametrize("target", list(TINY_CASES))
+def test_tiny_layer_within_the_issue_goal(tmp_path, target):
+    need(target)
+    m = branches(case_models(68, 14, TINY_CASES[target]), "tiny")
+    save(m, tmp_path / "m.ir")
+    rng = np.random.default_rng(5)
+    x = np.where(rng.random((1, 68)) < 0.19, rng.integers(1, 256, (1, 68)), 0)
+    np.save(tmp_path / "x.npy", x)
+    rows = measured_vs_estimated(tmp_path / "m.ir", tmp_path / "x.npy", tmp_path, target)
+    assert len(rows) == len(TINY_CASES[target])
+    for name, (est, meas, kernel, extra) in rows.items():
+        assert kernel.split("+relu")[0] == extra["kernel"], (name, kernel, extra)
+        assert abs(est - meas) / meas <= 0.05, (name, est, meas, kernel)
+
+
 @pytest.mark.parametrize("name", ["digits_mlp_int8", "digits_mlp_pq", "digits_lenet_pruned_shared"])
 def test_m4_example_layers_within_their_recorded_error(tmp_path, name):
     """Example models (never fitted; 100x10 / 64x10 output layers, per-channel int8, PQ): the

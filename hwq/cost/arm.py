@@ -78,7 +78,7 @@ DENSE_LOOPS = {"dense/int8/plain/dsp": (4, 4), "dense/int8/plain/mve": (1, 8), "
 # terms that make a loop cheaper (gcc's vectorized per-row loops, its loops over uint32
 # pointers, its unrolled single block of PQ taps): fitted with either sign; every other term
 # counts executions and is fitted >= 0
-SAVING_TERMS = ("per_row_multiple_of_16", "per_stored_entry_wide_pointers", "per_table_entry_one_block")
+SAVING_TERMS = ("per_row_multiple_of_16", "per_row_in_steps_of_8", "per_stored_entry_wide_pointers", "per_table_entry_one_block")
 
 
 def features(kernel: str, stored: float, nnz: float, rows: float, cols: float, groups: float,
@@ -138,34 +138,42 @@ def features(kernel: str, stored: float, nnz: float, rows: float, cols: float, g
         out = {"per_nonzero": nnz, "per_row_group": rows * groups, "per_row": rows, "per_call": 1.0}
         if kernel.endswith("/mve"):  # gathers of 8 entries: each (row, group) padded to whole vectors
             out["per_vector"] = vectors if vectors is not None else nnz / 8
+            out["per_column"] = cols  # the activations copied first (memcpy), a zero after them for the padding
         return out
     # gcc -O2 vectorizes the per-row loops (bias, requantization) only when the trip count is
-    # a multiple of the vector length (AArch64 NEON, Cortex-M55 MVE)
+    # a multiple of the vector length (AArch64 NEON, Cortex-M55 MVE): 16 rows per step, else 8
     vec_rows = rows if rows % 16 == 0 else 0.0
+    vec8_rows = rows if rows % 16 and rows % 8 == 0 else 0.0
     if "/pq/" in kernel:
         m, k = pq if pq is not None else (1, 1)
         # AArch64 builds the table entries in blocks of 16 taps, the sub-vector's d % 16 taps one by one
         # (a loop of blocks, unrolled by gcc when there is one; the lanes summed once per entry)
         blocks = (cols // m) // 16
         return {"per_table_mac": k * cols, "per_table_entry": m * k, "per_lookup": rows * m, "per_row": rows,
-                "per_call": 1.0, "per_row_multiple_of_16": vec_rows, "per_table_tail": m * k * ((cols // m) % 16),
+                "per_call": 1.0, "per_row_multiple_of_16": vec_rows, "per_row_in_steps_of_8": vec8_rows,
+                "per_table_tail": m * k * ((cols // m) % 16),
                 "per_table_block": m * k * blocks, "per_table_entry_with_block": m * k if blocks else 0.0,
                 "per_table_entry_one_block": m * k if blocks == 1 else 0.0}
     if "/csc" not in kernel and "/csr" not in kernel:  # dense layouts
         out = {"per_mac": rows * cols, "per_row": rows, "per_column": cols, "per_call": 1.0,
-               "per_row_multiple_of_16": vec_rows, "per_nonzero_weight": nnz}
+               "per_row_multiple_of_16": vec_rows, "per_row_in_steps_of_8": vec8_rows, "per_nonzero_weight": nnz}
         if kernel in DENSE_LOOPS:
             r, v = DENSE_LOOPS[kernel]
             out["per_column_tail"] = rows * (cols % v)
             out["per_row_with_column_tail"] = rows if cols % v else 0.0
             out["per_row_tail_mac"] = (rows % r) * cols
+        if "/shifts/" in kernel:  # kernels/pow2_shifts.c.j2 widens the activations to int16 first: gcc -O2
+            # vectorizes that loop only for a trip count that is a multiple of the vector length
+            # (AArch64: 16, else 8 columns per step; MVE: 8), else it copies one column at a time
+            out["per_column_unvectorized"] = cols if cols % 8 else 0.0
+            out["per_column_in_steps_of_8"] = cols if cols % 16 and not cols % 8 else 0.0
         return out
     csc = "/csc" in kernel
     d = density if csc else 1.0
     se = visited if csc and visited is not None else stored * d
     ac = active if csc and active is not None else cols * d
     out = {"per_stored_entry": se, "per_row": rows, "per_nonzero_column": ac, "per_column": cols, "per_call": 1.0,
-           "per_row_multiple_of_16": vec_rows,
+           "per_row_multiple_of_16": vec_rows, "per_row_in_steps_of_8": vec8_rows,
            # entries holding a non-zero weight (not fillers or zero codes), in the visited share
            "per_nonzero_entry": nnz * (se / stored if stored else 0.0)}
     if csc:  # non-zero input columns with stored entries: the entry loop's set-up
@@ -218,18 +226,22 @@ def requant_key(layer: WeightedLayer) -> str:
     return f"{rq.mode}/{'channel' if rq.channels > 1 else 'tensor'}" if rq is not None else "none"
 
 
-def requant_delta_key(rq: str, rows: int) -> str:
+def requant_delta_key(rq: str, rows: int, kernel: str = "") -> str:
     """gcc vectorizes the per-tensor requantization loop when the row count is a multiple of
-    16 (AArch64): the variants' difference is measured separately there (``.../rows16``)."""
+    16 (AArch64): the variants' difference is measured separately there (``.../rows16``). The
+    dense code-grouped kernels requantize each row in the row pass, never in a loop gcc could
+    vectorize: their difference is measured apart (``.../rowpass``)."""
+    if kernel.startswith("dense/") and "/grouped/" in kernel:
+        return rq + "/rowpass"
     return rq + ("/rows16" if rows % 16 == 0 else "")
 
 
-def requant_extra(per_row: dict, rq: str, rows: int, conv: bool = False) -> float:
+def requant_extra(per_row: dict, rq: str, rows: int, conv: bool = False, kernel: str = "") -> float:
     """Extra instructions of requantization ``rq`` over the fits' per-tensor multiplier one, per
     output pixel (conv layers: measured on conv kernels, ``conv/...``, where there is one)."""
     if rq == BASE_REQUANT:
         return 0.0
-    key = requant_delta_key(rq, rows)
+    key = requant_delta_key(rq, rows, kernel)
     if conv and "conv/" + key in per_row:
         return per_row["conv/" + key] * rows
     return per_row.get(key, per_row.get(rq, 0.0)) * rows
@@ -459,7 +471,7 @@ class ArmCpu(Target):
         if rq != BASE_REQUANT:  # the fits ran per-tensor multiplier requantization
             per_row = fit_data().get("requant_per_row", {}).get(t["fit"], {})
             if rq in per_row:
-                n += requant_extra(per_row, rq, rows, conv is not None) * (conv[0] if conv else 1.0)
+                n += requant_extra(per_row, rq, rows, conv is not None, kernel) * (conv[0] if conv else 1.0)
             else:
                 note.append(f"no measured cost for {rq} requantization: counted as {BASE_REQUANT}")
         extra = {"kernel": kernel, "fit": t["fit"], "input_density": d, "requant": rq}
