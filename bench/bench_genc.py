@@ -63,6 +63,7 @@ ENCODINGS = [  # label, encoding, layout, densities it runs at, code bits, gen-c
     ("ternary-csr", "ternary", "csr", SPARSE, 4, None),
     ("ternary", "ternary", "none", (1.0,), 4, None),
     ("pow2-packed", "pow2", "none", (1.0,), 4, False),
+    ("ternary-packed", "ternary", "none", (1.0,), 4, False),  # dense ternary's own kernel (MVE lane masks) at every shape
     ("pq", "pq", "none", (1.0,), 4, None),
     ("pq5", "pq", "none", (1.0,), 5, None),
 ]

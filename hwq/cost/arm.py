@@ -72,7 +72,9 @@ def fit_data() -> dict:
 DENSE_LOOPS = {"dense/int8/plain/dsp": (4, 4), "dense/int8/plain/mve": (1, 8), "dense/int8/plain/neon": (1, 8),
                "dense/codebook/pairs/dsp": (4, 4), "dense/codebook/pairs/mve": (4, 8),
                # kernels/pow2_shifts.c.j2: MVE 4 rows x 8 columns per step, NEON 2 rows x 16
-               "dense/pow2/shifts/mve": (4, 8), "dense/pow2/shifts/neon": (2, 16)}
+               "dense/pow2/shifts/mve": (4, 8), "dense/pow2/shifts/neon": (2, 16),
+               # kernels/ternary_planes.c.j2: 2 rows x 16 columns (a padded block) per step, an odd row in C
+               "dense/ternary/planes/mve": (2, 16)}
 
 
 # terms that make a loop cheaper (gcc's vectorized per-row loops, its loops over uint32
