@@ -132,7 +132,9 @@ CONV_SHAPES = [(1, 6, 5, 12), (2, 12, 3, 10), (4, 8, 3, 6), (16, 8, 1, 6), (3, 1
                (1, 8, 3, 6), (1, 12, 3, 8), (1, 8, 3, 10), (2, 8, 3, 8), (8, 16, 3, 5), (8, 12, 3, 4),
                (6, 16, 3, 4), (4, 16, 3, 4), (8, 8, 3, 6), (10, 16, 3, 3),
                # rows off the Cortex-M4 kernel's 4 rows per pass (its scalar row tail), 3x3 kernels
-               (8, 6, 3, 4), (1, 14, 3, 6), (4, 10, 3, 5), (3, 5, 3, 6)]
+               (8, 6, 3, 4), (1, 14, 3, 6), (4, 10, 3, 5), (3, 5, 3, 6),
+               # more than one shape per kernel width: 1x1 (no tap loop, no padding) and 5x5 convs
+               (8, 12, 1, 4), (3, 10, 1, 7), (2, 8, 5, 6)]
 CONV_ENCODINGS = [  # label, encoding, layout, density, code bits
     ("conv-int8", "int8", "none", 1.0, 8), ("conv-pow2-5", "pow2", "none", 1.0, 5),
     ("conv-codebook5-csc", "codebook", "csc", 0.3, 5), ("conv-pow2-5-csc", "pow2", "csc", 0.3, 5),

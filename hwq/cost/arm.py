@@ -100,8 +100,8 @@ def features(kernel: str, stored: float, nnz: float, rows: float, cols: float, g
     (``conv2d/``, ``conv`` = (output pixels, fraction of the im2col taps inside the input,
     C*KH, C, fraction of the taps whose kernel row is inside the input): ``conv_geometry``):
     per pixel an im2col of ``cols`` taps (C loops of KH loops of KW taps; gcc drops the
-    channel loop at C = 1; a tap inside the input loads it, one in the padding stores the
-    zero point, and on Thumb-2 the column test runs only for taps in rows inside), the row or
+    channel loop at C = 1; a kernel row outside the input stores KW zero points, one inside
+    tests each tap's column: a tap inside loads it, one in the padding stores the zero point), the row or
     column kernel (column-wise ones skip the zero taps: padding and zero activations, and the
     entry loop's set-up of taps whose column is empty) and the requantization of ``rows``
     outputs (a loop gcc vectorizes on AArch64 when ``rows`` is a multiple of 16)."""
@@ -116,6 +116,9 @@ def features(kernel: str, stored: float, nnz: float, rows: float, cols: float, g
                # im2col: taps that load the input (the others store the zero point), taps whose
                # kernel row is inside (Thumb-2 tests the column only there), the channel loop
                "per_tap_inside": reps * cols * inb, "per_tap_row_inside": reps * cols * inb_rows,
+               # the row test hoisted out of the tap loop: a kernel row inside copies (column test per
+               # tap), one outside stores KW zero points
+               "per_kernel_row_inside": reps * c_kh * inb_rows,
                "per_channel": reps * chans if chans > 1 else 0.0,
                "per_tap_in_loop": reps * cols if cols > c_kh else 0.0,  # KW = 1: no loop over the taps
                "per_pixel": reps, "per_kernel_row": reps * c_kh, "per_call": 1.0,
