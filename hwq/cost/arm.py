@@ -120,7 +120,8 @@ def features(kernel: str, stored: float, nnz: float, rows: float, cols: float, g
                # tap), one outside stores KW zero points
                "per_kernel_row_inside": reps * c_kh * inb_rows,
                "per_channel": reps * chans if chans > 1 else 0.0,
-               "per_tap_in_loop": reps * cols if cols > c_kh else 0.0,  # KW = 1: no loop over the taps
+               # the tap loop runs in the kernel rows inside (KW = 1: no loop over the taps)
+               "per_tap_in_loop": reps * cols * inb_rows if cols > c_kh else 0.0,
                "per_pixel": reps, "per_kernel_row": reps * c_kh, "per_call": 1.0,
                "per_nonzero_weight": nnz * se / stored if stored else 0.0,
                "per_row_multiple_of_16": reps * rows if rows % 16 == 0 else 0.0}
