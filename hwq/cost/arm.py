@@ -137,8 +137,12 @@ def features(kernel: str, stored: float, nnz: float, rows: float, cols: float, g
             out["per_column_tail"] = reps * rows * (cols % v)
             out["per_row_with_column_tail"] = reps * rows if cols % v else 0.0
             out["per_row_tail_mac"] = reps * (rows % r) * cols
-            # a vector loop of one step is straight-line code: the loop's set-up only from two on
+            # a vector loop of one step is straight-line code: the loop's set-up only from two on;
+            # gcc -O2 unrolls a loop of two constant iterations too where it is small (MVE, NEON), and
+            # the scalar column tail when it has one or two: a loop (its set-up) from three on
             out["per_row_with_vector_loop"] = reps * (rows - rows % r) if cols // v >= 2 else 0.0
+            out["per_row_with_long_vector_loop"] = reps * (rows - rows % r) if cols // v >= 3 else 0.0
+            out["per_row_with_tail_loop"] = reps * rows if cols % v >= 3 else 0.0
         return out
     if "/grouped/" in kernel:
         out = {"per_nonzero": nnz, "per_row_group": rows * groups, "per_row": rows, "per_call": 1.0}
