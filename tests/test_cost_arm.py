@@ -145,11 +145,12 @@ CONV_CASES = [(1, 10, 3, 7, "int8", "none", 1.0, 8, PC), (8, 10, 3, 4, "int8", "
 
 
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55", "cortex-a53"])
-def test_conv_estimate_within_examples_error_of_qemu(tmp_path, target):
-    """Conv layers the fit never saw, against gen-c's exact qemu count: within the largest error
-    recorded for the example models' conv layers on this target (the fit's provenance)."""
+def test_conv_estimate_within_the_issue_goal_of_qemu(tmp_path, target):
+    """Conv layers the fit never saw, against gen-c's exact qemu count: within issue #14's goal
+    of 5 %, as the example models' conv layers are (the fit's provenance)."""
     need(target)
-    band = fit_data()["provenance"]["examples_max_relative_error_conv"][target]
+    band = 0.05
+    assert fit_data()["provenance"]["examples_max_relative_error_conv"][target] <= band
     rng = np.random.default_rng(5)
     for k, (c, o, ks, h, enc, sparse, density, bits, rq) in enumerate(CONV_CASES):
         m = conv_case(c, o, ks, h, enc, sparse, density, bits, 20 + k, rq)
