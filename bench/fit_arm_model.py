@@ -29,7 +29,7 @@ from scipy.optimize import linprog
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hwq.cost.arm import BASE_REQUANT, SAVING_TERMS, features, fit_key, fit_pool, predict, requant_delta_key, requant_extra  # noqa: E402
+from hwq.cost.arm import BASE_REQUANT, SAVING_TERMS, conv_requant_delta_key, features, fit_key, fit_pool, predict, requant_delta_key, requant_extra  # noqa: E402
 
 
 def sample_features(s: dict) -> dict[str, float]:
@@ -58,7 +58,8 @@ def requant_fit(samples: list[dict]) -> tuple[dict, dict]:
             b = base.get((s["target"], s["label"].split("_rq_")[0], s["shape"], s["density"], s["regime"]))
             if b is not None and b["kernel"] == s["kernel"]:
                 conv = "conv" in s  # a conv layer requantizes rows x pixels outputs
-                key = ("conv/" if conv else "") + requant_delta_key(requant_of(s), s["rows"], s["kernel"])
+                key = (conv_requant_delta_key(requant_of(s), s["rows"]) if conv
+                       else requant_delta_key(requant_of(s), s["rows"], s["kernel"]))
                 deltas.setdefault(s["target"], {}).setdefault(key, []).append(
                     (s["instructions"] - b["instructions"]) / (s["rows"] * (s["conv"][0] if conv else 1)))
     mean = {t: {k: float(np.mean(v)) for k, v in d.items()} for t, d in deltas.items()}
