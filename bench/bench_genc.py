@@ -134,7 +134,13 @@ CONV_SHAPES = [(1, 6, 5, 12), (2, 12, 3, 10), (4, 8, 3, 6), (16, 8, 1, 6), (3, 1
                # rows off the Cortex-M4 kernel's 4 rows per pass (its scalar row tail), 3x3 kernels
                (8, 6, 3, 4), (1, 14, 3, 6), (4, 10, 3, 5), (3, 5, 3, 6),
                # more than one shape per kernel width: 1x1 (no tap loop, no padding) and 5x5 convs
-               (8, 12, 1, 4), (3, 10, 1, 7), (2, 8, 5, 6)]
+               (8, 12, 1, 4), (3, 10, 1, 7), (2, 8, 5, 6),
+               # every SIMD regime of the 1x1 convs on two shapes: 16 columns (two MVE steps / one NEON
+               # step, no tail), 8 (one step), 3 (the tail alone), 32 (two NEON steps)
+               (16, 12, 1, 4), (8, 6, 1, 6), (3, 8, 1, 5), (32, 8, 1, 3),
+               # more rows off the Cortex-M4 kernel's 4-row passes (gcc unrolls the tail rows and
+               # allocates registers per copy: 5 or 6 instructions a tail MAC)
+               (6, 10, 3, 4), (2, 6, 3, 5), (5, 7, 3, 4)]
 CONV_ENCODINGS = [  # label, encoding, layout, density, code bits
     ("conv-int8", "int8", "none", 1.0, 8), ("conv-pow2-5", "pow2", "none", 1.0, 5),
     ("conv-codebook5-csc", "codebook", "csc", 0.3, 5), ("conv-pow2-5-csc", "pow2", "csc", 0.3, 5),

@@ -143,6 +143,9 @@ def features(kernel: str, stored: float, nnz: float, rows: float, cols: float, g
             out["per_row_with_vector_loop"] = reps * (rows - rows % r) if cols // v >= 2 else 0.0
             out["per_row_with_long_vector_loop"] = reps * (rows - rows % r) if cols // v >= 3 else 0.0
             out["per_row_with_tail_loop"] = reps * rows if cols % v >= 3 else 0.0
+        if "/shifts/" in kernel:  # the int16 copy of the column per pixel (the dense branch's terms)
+            out["per_column_unvectorized"] = reps * cols if cols % 8 else 0.0
+            out["per_column_in_steps_of_8"] = reps * cols if cols % 16 and not cols % 8 else 0.0
         return out
     if "/grouped/" in kernel:
         out = {"per_nonzero": nnz, "per_row_group": rows * groups, "per_row": rows, "per_call": 1.0}
