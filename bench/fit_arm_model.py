@@ -204,7 +204,7 @@ def main() -> None:
     out.write_text(json.dumps(doc, indent=1) + "\n")
     print(out, band)
     # the end-to-end check of the example models belongs to this fit: it is measured anew
-    print("next: python bench/bench_genc.py examples cortex-m4,cortex-m55,cortex-a53 "
+    print("next: python bench/bench_genc.py examples cortex-m4,cortex-m55,cortex-a53,cortex-a72 "
           "(records the example models' errors of this fit in its provenance; tests/test_cost_arm.py reads them)")
 
 

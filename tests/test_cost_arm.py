@@ -144,7 +144,7 @@ CONV_CASES = [(1, 10, 3, 7, "int8", "none", 1.0, 8, PC), (8, 10, 3, 4, "int8", "
               (1, 10, 3, 7, "pow2", "none", 0.5, 5, SHIFT), (8, 10, 3, 4, "pow2", "none", 0.5, 5, SHIFT)]
 
 
-@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55", "cortex-a53"])
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55", "cortex-a53", "cortex-a72"])
 def test_conv_estimate_within_the_issue_goal_of_qemu(tmp_path, target):
     """Conv layers the fit never saw, against gen-c's exact qemu count: within issue #14's goal
     of 5 %, as the example models' conv layers are (the fit's provenance)."""

@@ -387,7 +387,12 @@ class ArmCpu(Target):
         rows, cols = w.matrix_shape
         stored = float(w.stored)
         reps = 1
-        fits = fit_data()["model"][t["fit"]]
+        fit_name = t["fit"]
+        own = fit_data()["model"].get(self.NAME, {})
+        if isinstance(layer, Conv2d) and fit_name != self.NAME and any(k.startswith("conv2d/") for k in own):
+            fit_name = self.NAME  # the conv kernels measured on this CPU (Cortex-A72) before its dense ones
+            note = [f"conv2d: {self.NAME}'s own fit"]
+        fits = fit_data()["model"][fit_name]
         enc = w.values.TYPE
         layout = f"{w.sparse.format}+{enc}/" if w.sparse is not None else f"{enc}/"
         prefix = "dense/" + layout
@@ -483,7 +488,7 @@ class ArmCpu(Target):
                         f"counted as dense int8 ({chosen[0]})")
         kernel, coef = chosen
         if f"/{method}/" not in kernel and "/grouped/" not in kernel and not kernel.startswith("dense/int8/"):
-            note.append(f"gen-c's method {method!r} is not fitted on {t['fit']}: {kernel} used")
+            note.append(f"gen-c's method {method!r} is not fitted on {fit_name}: {kernel} used")
         fitted_bits = at_bits(kernel)[0]
         if fitted_bits != bits and fitted_bits and not kernel.startswith("dense/int8/"):
             note.append(f"fitted at {fitted_bits}-bit codes, this layer has {bits}")
@@ -492,12 +497,12 @@ class ArmCpu(Target):
         n = predict(coef, feats(kernel, s))
         rq = requant_key(layer)
         if rq != BASE_REQUANT:  # the fits ran per-tensor multiplier requantization
-            per_row = fit_data().get("requant_per_row", {}).get(t["fit"], {})
+            per_row = fit_data().get("requant_per_row", {}).get(fit_name, {})
             if rq in per_row or conv is not None and conv_requant_delta_key(rq, rows) in per_row:
                 n += requant_extra(per_row, rq, rows, conv is not None, kernel) * (conv[0] if conv else 1.0)
             else:
                 note.append(f"no measured cost for {rq} requantization: counted as {BASE_REQUANT}")
-        extra = {"kernel": kernel, "fit": t["fit"], "input_density": d, "requant": rq}
+        extra = {"kernel": kernel, "fit": fit_name, "input_density": d, "requant": rq}
         if note:
             extra["model"] = "; ".join(note)
         return max(0.0, n) * reps, extra
