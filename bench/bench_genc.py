@@ -64,6 +64,7 @@ ENCODINGS = [  # label, encoding, layout, densities it runs at, code bits, gen-c
     ("ternary", "ternary", "none", (1.0,), 4, None),
     ("pow2-packed", "pow2", "none", (1.0,), 4, False),
     ("ternary-packed", "ternary", "none", (1.0,), 4, False),  # dense ternary's own kernel (MVE lane masks) at every shape
+    ("pow2-5-packed", "pow2", "none", (1.0,), 5, False),  # dense 5-bit pow2's C bucket kernel at every shape
     ("pq", "pq", "none", (1.0,), 4, None),
     ("pq5", "pq", "none", (1.0,), 5, None),
 ]
@@ -71,7 +72,8 @@ FIT_SHAPES = [(64, 100), (128, 120), (128, 256), (256, 300), (1024, 120),  # (in
               (32, 10), (300, 10), (64, 32), (16, 24),  # small layers: per-call and per-row constants
               (52, 20), (90, 14),  # rows / columns off the SIMD widths: the kernels' scalar tails
               (96, 12),  # PQ sub-vectors of 24: one block of 16 taps and a tail (AArch64)
-              (40, 21), (76, 18)]  # gcc's copy loops in steps of 8 / one at a time, an odd row count
+              (40, 21), (76, 18),  # gcc's copy loops in steps of 8 / one at a time, an odd row count
+              (72, 15), (132, 26)]  # PQ sub-vectors of 18 / 33: a tail of 2 / 1 taps (AArch64: gcc unrolls it)
 HELD_SHAPES = [(784, 300), (512, 256), (100, 10)]  # never fitted: the model's check
 # the requantization variants (the fit's other kernels run per-tensor "multiplier" requantization):
 # label -> (base label, mode, per channel), measured beside their base kernel, fitted as one
@@ -173,7 +175,7 @@ def conv_model(c: int, o: int, k: int, h: int, enc: str, lay: str, density: floa
 
 def measure_conv(target: str, shape: tuple, regime: str, workdir: Path, only=None) -> list[dict]:
     from hwq.codegen import gen_c
-    from hwq.cost.arm import conv_column_visits, conv_geometry, distinct_nonzero_values, group_vectors, requant_key
+    from hwq.cost.arm import conv_column_visits, conv_geometry, layer_groups, group_vectors, requant_key
     from hwq.ir.rewrite import branches
 
     c, o, k, h = shape
@@ -197,7 +199,7 @@ def measure_conv(target: str, shape: tuple, regime: str, workdir: Path, only=Non
         out.append({"target": target, "regime": regime, "label": label, "shape": "conv%dx%dx%dx%d" % shape,
                     "density": dens_of[label],
                     "kernel": layer["kernel"].split("+relu")[0], "stored": lw.weight.stored, "nnz": lw.weight.nnz(),
-                    "groups": distinct_nonzero_values(lw), "bits": lw.weight.values.payload_bits(), "rows": o,
+                    "groups": layer_groups(lw), "bits": lw.weight.values.payload_bits(), "rows": o,
                     "cols": c * k * k, "input_density": float(np.count_nonzero(x[0])) / x[0].size,
                     "instructions": layer["instructions"], "requant": requant_key(lw),
                     "conv": list(conv_geometry(lw, h, h)),
@@ -315,7 +317,7 @@ def _groups(models: dict, budget: int, n_out: int) -> list[dict]:
 def measure(target: str, n_in: int, n_out: int, density: float, regime: str, workdir: Path, only=None):
     from hwq.codegen import gen_c
     from hwq.codegen.targets import TARGETS
-    from hwq.cost.arm import column_visits, distinct_nonzero_values, group_vectors, requant_key
+    from hwq.cost.arm import column_visits, layer_groups, group_vectors, requant_key
     from hwq.ir.rewrite import branches
 
     models = layer_models(n_in, n_out, density, only=only)
@@ -334,7 +336,7 @@ def measure(target: str, n_in: int, n_out: int, density: float, regime: str, wor
             w = next(iter(models[label][0].weighted()))
             rows[label] = {"instructions": layer["instructions"], "code_bytes": layer.get("code_bytes"),
                            "match": layer["match"], "stored": w.weight.stored, "nnz": w.weight.nnz(),
-                           "groups": distinct_nonzero_values(w), "bits": w.weight.values.payload_bits(),
+                           "groups": layer_groups(w), "bits": w.weight.values.payload_bits(),
                            **({"nonempty_rows": int(np.count_nonzero(np.diff(w.weight.sparse.ptr.astype(np.int64))))}
                               if w.weight.sparse is not None and w.weight.sparse.format == "csr" else {}),
                            **(dict(zip(("visited", "active_cols", "nonempty_cols"), column_visits(w, x[:1])))
@@ -368,7 +370,7 @@ def run(quick: bool = False) -> list[Row]:
     sys.path.insert(0, str(Path(__file__).parent))
     from fit_arm_model import fit, held_out_errors, requant_fit
 
-    have = [t for t in ("cortex-m4", "cortex-m55", "cortex-a53")
+    have = [t for t in ("cortex-m4", "cortex-m55", "cortex-a53", "cortex-a72")
             if shutil.which(TARGETS[t].cc) and shutil.which(TARGETS[t].run[0])]
     rows: list[Row] = []
     if not have:

@@ -95,8 +95,11 @@ SHAPE_CASES = {
 }
 
 
+FITTED = ["cortex-m4", "cortex-m55", "cortex-a53", "cortex-a72"]  # the targets with a fit of their own
+
+
 @pytest.mark.parametrize("shape", list(SHAPE_CASES))
-@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55", "cortex-a53"])
+@pytest.mark.parametrize("target", FITTED)
 def test_estimate_within_fit_error_of_qemu(tmp_path, target, shape):
     need(target)
     n_in, n_out = map(int, shape.split("x"))
@@ -144,7 +147,7 @@ CONV_CASES = [(1, 10, 3, 7, "int8", "none", 1.0, 8, PC), (8, 10, 3, 4, "int8", "
               (1, 10, 3, 7, "pow2", "none", 0.5, 5, SHIFT), (8, 10, 3, 4, "pow2", "none", 0.5, 5, SHIFT)]
 
 
-@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55", "cortex-a53", "cortex-a72"])
+@pytest.mark.parametrize("target", FITTED)
 def test_conv_estimate_within_the_issue_goal_of_qemu(tmp_path, target):
     """Conv layers the fit never saw, against gen-c's exact qemu count: within issue #14's goal
     of 5 %, as the example models' conv layers are (the fit's provenance)."""
@@ -170,7 +173,8 @@ def test_conv_estimate_within_the_issue_goal_of_qemu(tmp_path, target):
 # gcc vectorizes only for a multiple of 8 columns)
 TINY_CASES = {"cortex-m55": [("pow2", "csc", 5, 0.05, None), ("codebook", "csc", 5, 0.1, None),
                              ("ternary", "csr", 4, 0.1, None), ("pow2", "none", 5, 1.0, None)],
-              "cortex-a53": [("pow2", "none", 4, 1.0, None), ("pow2", "csc", 5, 0.05, None)]}
+              "cortex-a53": [("pow2", "none", 4, 1.0, None), ("pow2", "csc", 5, 0.05, None)],
+              "cortex-a72": [("pow2", "none", 4, 1.0, None), ("pow2", "csc", 5, 0.05, None)]}
 
 
 @pytest.mark.parametrize("target", list(TINY_CASES))
@@ -235,11 +239,17 @@ def test_small_ram_does_not_fit():
 
 
 def test_unfitted_layers_say_so():
-    est = run_json(["estimate", str(EX / "digits_lenet_int8.ir"), "--target", "cortex-a72", "--json"])
+    """``host`` (not measured under qemu) borrows the Cortex-A53 fit and says so; Cortex-A72 has
+    its own fit (its own measurements: gen-c builds it with -mcpu=cortex-a72) and no note."""
+    est = run_json(["estimate", str(EX / "digits_lenet_int8.ir"), "--target", "host", "--json"])
     notes = [l["extra"].get("model", "") for l in est["layers"]]
-    assert any("cortex-a72" in n for n in notes)
+    assert any("host" in n and "Cortex-A53" in n for n in notes)
     kernels = {l["name"]: l["extra"].get("kernel") for l in est["layers"]}
     assert kernels["conv1"].startswith("conv2d/int8/") and kernels["fc1"].startswith("dense/int8/")
+    est = run_json(["estimate", str(EX / "digits_lenet_int8.ir"), "--target", "cortex-a72", "--json"])
+    assert all(l["extra"].get("fit") == "cortex-a72" and "model" not in l["extra"] for l in est["layers"]
+               if "kernel" in l["extra"])
+    assert any(s["target"] == "cortex-a72" for s in fit_data()["measurements"])
 
 
 @pytest.mark.parametrize("args,msg", [(["--param", "cpi=0"], "below its minimum"),
@@ -250,3 +260,26 @@ def test_bad_params_one_line(args, msg):
     assert r.exit_code != 0 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
     with pytest.raises(HwqError):
         make_target("cortex-a53", args[1:])
+
+
+def test_duplicate_centroids_counted_as_the_kernels_groups(tmp_path):
+    """A codebook whose 16 centroids hold only 6 distinct non-zero values (each code its own group
+    in gen-c's code-grouped rows, hwq.kernels.grouped): the estimate counts the groups the kernel
+    loops over (``layer_groups``: 14 non-zero codes, not the 6 distinct values) and is within
+    the fit's band of the qemu count on Cortex-M4's Thumb-2 grouped rows."""
+    from hwq.cost.arm import layer_groups
+
+    need("cortex-m4")
+    m = random_mlp("300,60", density=0.1, encoding="codebook", bits=4, sparse="csr", index_bits=4, seed=3)
+    layer = m.weighted()[0]
+    cb = layer.weight.values.codebook
+    cb[:] = np.resize(np.array([0, 37, -52, 90, -15], cb.dtype), cb.shape)  # codes 0, 5, 10, 15: zero
+    cb[5], cb[10] = 61, -44  # 14 non-zero codes, 6 distinct non-zero values
+    assert np.count_nonzero(np.unique(cb)) == 6 and layer_groups(layer) == 14
+    save(m, tmp_path / "m.ir")
+    rng = np.random.default_rng(4)
+    np.save(tmp_path / "x.npy", rng.integers(1, 256, (1, 300)))
+    rows = measured_vs_estimated(tmp_path / "m.ir", tmp_path / "x.npy", tmp_path)
+    (est, meas, kernel, extra), = rows.values()
+    assert kernel.split("+relu")[0] == extra["kernel"] == "dense/csr+codebook/grouped/thumb2", (kernel, extra)
+    assert abs(est - meas) / meas <= fit_data()["provenance"]["max_relative_error"]["cortex-m4"], (est, meas)

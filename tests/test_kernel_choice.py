@@ -23,7 +23,7 @@ CASES = [  # shape, encoding, layout, density, bits
     ("64,10", "pow2", "none", 1.0, 4), ("63,10", "codebook", "none", 1.0, 4), ("100,10", "codebook", "csr", 0.1, 5),
     ("300,100", "ternary", "csr", 0.05, 4), ("256,64", "pow2", "csc", 0.1, 4), ("128,32", "codebook", "none", 1.0, 3),
 ]
-TARGETS = ["cortex-m4", "cortex-m55", "cortex-a53"]
+TARGETS = ["cortex-m4", "cortex-m55", "cortex-a53", "cortex-a72"]
 
 
 @pytest.fixture(scope="module")

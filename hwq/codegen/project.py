@@ -64,7 +64,7 @@ def scratch_bytes(model: Model, mve: bool = False):
         if isinstance(layer, Conv2d):
             n += _a((cols + 1) * elem)
         if mve and layer.weight.values.TYPE in ("codebook", "pow2", "ternary"):
-            n += _a((cols + 16) * elem)  # (the ternary lane masks read whole vectors of 16)
+            n += _a((cols + 1) * elem)  # (the ternary lane masks read their input in place)
         if pairs_ok(layer) or shifts_ok(layer):  # the int16 copy of the activations (pair table, pow2 shifts)
             n += _a(cols * 2)
         if isinstance(layer.weight.values, PQValues):

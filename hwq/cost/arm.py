@@ -19,8 +19,9 @@ at 1-2 cycles).
   the byte-entry Thumb-2 loops only for 4-bit codes with 4-bit indices.
 * d: measured by the golden model (``--input``), given (``--act-density``), or 1.0; the fit
   saw d = 1 and d = 0.19. With ``--input``, CSC kernels use the entries they really visit.
-* no fitted model (an encoding or layout not measured, targets ``host`` and ``cortex-a72``):
-  the layer's ``extra["model"]`` says what was used instead; nothing is made up silently.
+* no fitted model (an encoding or layout not measured; target ``host``, which is not measured
+  under qemu and uses the Cortex-A53 fit): the layer's ``extra["model"]`` says what was used
+  instead; nothing is made up silently.
   Layers without weights count 1 instruction per element-wise op (assumption).
 
 Memory: Cortex-M keeps weights in flash and activations in RAM (the boards' sizes,
@@ -51,10 +52,11 @@ FIT_FILE = Path(__file__).parent / "arm_models" / "genc_qemu_fit.json"
 # Cortex-M4, mps3-an547 for Cortex-M55)
 ARM_TARGETS = {
     "host": dict(clock_hz=3.0e9, fit="cortex-a53",
-                 note="no fitted model for host (x86-64 differs): Cortex-A53 instruction counts used"),
+                 note="no fitted model for host (x86-64 differs, not measured under qemu): Cortex-A53 instruction "
+                      "counts used"),
     "cortex-a53": dict(clock_hz=1.2e9, fit="cortex-a53", note=""),  # e.g. Raspberry Pi 3
-    "cortex-a72": dict(clock_hz=1.5e9, fit="cortex-a53",  # e.g. Raspberry Pi 4
-                       note="no fitted model for cortex-a72: Cortex-A53 instruction counts used (same Armv8.0 ISA)"),
+    # e.g. Raspberry Pi 4: its own fit (gen-c builds it with -mcpu=cortex-a72; gcc's code differs from the A53's)
+    "cortex-a72": dict(clock_hz=1.5e9, fit="cortex-a72", note=""),
     "cortex-m4": dict(clock_hz=168e6, fit="cortex-m4", note=""),  # e.g. STM32F4
     "cortex-m55": dict(clock_hz=400e6, fit="cortex-m55", note=""),  # e.g. Alif E7
 }
@@ -73,14 +75,16 @@ DENSE_LOOPS = {"dense/int8/plain/dsp": (4, 4), "dense/int8/plain/mve": (1, 8), "
                "dense/codebook/pairs/dsp": (4, 4), "dense/codebook/pairs/mve": (4, 8),
                # kernels/pow2_shifts.c.j2: MVE 4 rows x 8 columns per step, NEON 2 rows x 16
                "dense/pow2/shifts/mve": (4, 8), "dense/pow2/shifts/neon": (2, 16),
-               # kernels/ternary_planes.c.j2: 2 rows x 16 columns (a padded block) per step, an odd row in C
+               # kernels/ternary_planes.c.j2: 2 rows x 16 columns (a padded block) per step (dense
+               # layers: features' own terms for its loops; conv layers: these tails)
                "dense/ternary/planes/mve": (2, 16)}
 
 
 # terms that make a loop cheaper (gcc's vectorized per-row loops, its loops over uint32
 # pointers, its unrolled single block of PQ taps): fitted with either sign; every other term
 # counts executions and is fitted >= 0
-SAVING_TERMS = ("per_row_multiple_of_16", "per_row_in_steps_of_8", "per_stored_entry_wide_pointers", "per_table_entry_one_block")
+SAVING_TERMS = ("per_row_multiple_of_16", "per_row_in_steps_of_8", "per_stored_entry_wide_pointers",
+                "per_table_entry_one_block", "per_table_entry_short_tail", "per_table_tap_short_tail")
 
 
 def features(kernel: str, stored: float, nnz: float, rows: float, cols: float, groups: float,
@@ -90,9 +94,11 @@ def features(kernel: str, stored: float, nnz: float, rows: float, cols: float, g
     """The fit's terms (bench/fit_arm_model.py fits these, per target and kernel).
 
     Code-grouped kernels (``/grouped/``) read only the non-zeros, once per (row, group) a
-    count and one multiply-accumulate or shift; ``groups`` is the number of distinct non-zero
-    weight values (gen-c's groups). Dense layouts: per MAC, row, column and call, plus the
-    scalar tails of the SIMD loops (``DENSE_LOOPS``). Product quantization (``pq`` = (M, K)):
+    count and one multiply-accumulate or shift; ``groups`` is the number of groups the kernel
+    loops over per row (``layer_groups``). Dense layouts: per MAC, row, column and call, plus the
+    scalar tails of the SIMD loops (``DENSE_LOOPS``); the MVE lane masks (``/planes/``) by their
+    own loops: per pair of rows and per 16-column block of a pair, the odd row and its blocks.
+    Product quantization (``pq`` = (M, K)):
     the table of K sub-codeword products per input (K*cols MACs, M*K entries), then M
     lookups per row. The others: column-wise (CSC) kernels skip zero activations, so they
     visit the stored entries of the ``active`` non-zero input columns (``visited``; from the
@@ -161,12 +167,23 @@ def features(kernel: str, stored: float, nnz: float, rows: float, cols: float, g
         m, k = pq if pq is not None else (1, 1)
         # AArch64 builds the table entries in blocks of 16 taps, the sub-vector's d % 16 taps one by one
         # (a loop of blocks, unrolled by gcc when there is one; the lanes summed once per entry)
-        blocks = (cols // m) // 16
+        # (a tail of one or two taps gcc unrolls completely: no loop, fewer instructions a tap)
+        blocks, tail = (cols // m) // 16, (cols // m) % 16
+        short = 0 < tail <= 2
         return {"per_table_mac": k * cols, "per_table_entry": m * k, "per_lookup": rows * m, "per_row": rows,
                 "per_call": 1.0, "per_row_multiple_of_16": vec_rows, "per_row_in_steps_of_8": vec8_rows,
-                "per_table_tail": m * k * ((cols // m) % 16),
+                "per_table_tail": m * k * tail, "per_table_entry_short_tail": m * k if short else 0.0,
+                "per_table_tap_short_tail": m * k * tail if short else 0.0,
                 "per_table_block": m * k * blocks, "per_table_entry_with_block": m * k if blocks else 0.0,
                 "per_table_entry_one_block": m * k if blocks == 1 else 0.0}
+    if "/planes/" in kernel:  # kernels/ternary_planes.c.j2: its exact loop structure
+        # per pair of rows a tail-predicated loop of ceil(cols / 16) blocks, an odd last row the
+        # same loop for one row (with one, gcc keeps fewer values in registers across the pairs'
+        # loop), then the requantization of every row
+        blocks, pairs, odd = float(-(-int(cols) // 16)), float(int(rows) // 2), float(int(rows) % 2)
+        return {"per_call": 1.0, "per_row": rows, "per_row_pair": pairs, "per_pair_block": pairs * blocks,
+                "per_odd_row": odd, "per_odd_row_block": odd * blocks, "per_row_pair_with_odd_row": pairs * odd,
+                "per_row_multiple_of_16": vec_rows, "per_row_in_steps_of_8": vec8_rows}
     if "/csc" not in kernel and "/csr" not in kernel:  # dense layouts
         out = {"per_mac": rows * cols, "per_row": rows, "per_column": cols, "per_call": 1.0,
                "per_row_multiple_of_16": vec_rows, "per_row_in_steps_of_8": vec8_rows, "per_nonzero_weight": nnz}
@@ -319,9 +336,12 @@ def group_vectors(layer: WeightedLayer, lanes: int = 8) -> int:
     return gr.units if gr is not None else 0
 
 
-def distinct_nonzero_values(layer: WeightedLayer) -> int:
-    v = np.unique(layer.weight.dense_int())
-    return int(np.count_nonzero(v))
+def layer_groups(layer: WeightedLayer) -> int:
+    """The groups gen-c's code-grouped kernel loops over per row (``hwq.kernels.grouped.Grouped``
+    ``groups``: the codes with a non-zero value that any row uses; a codebook with duplicate
+    centroids has a group per code), 0 where the layout cannot be built."""
+    gr = group_layout(layer)
+    return len(gr.groups) if gr is not None else 0
 
 
 def _asm_ok(layer: WeightedLayer) -> bool:
@@ -423,7 +443,7 @@ class ArmCpu(Target):
                                planes=opts.planes)
         gr, gpath = choose_grouped(layer, method, opts)
         nnz = float(w.nnz())
-        groups = float(distinct_nonzero_values(layer)) if gr is not None else 0.0
+        groups = float(len(gr.groups)) if gr is not None else 0.0
         visited = active = nonempty = None
         if (w.sparse is not None and w.sparse.format == "csc" and isinstance(layer, Dense) and c.x_in
                 and c.x_in[0] is not None and np.asarray(c.x_in[0]).reshape(len(c.x_in[0]), -1).shape[1] == cols):
