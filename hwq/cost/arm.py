@@ -408,10 +408,6 @@ class ArmCpu(Target):
         stored = float(w.stored)
         reps = 1
         fit_name = t["fit"]
-        own = fit_data()["model"].get(self.NAME, {})
-        if isinstance(layer, Conv2d) and fit_name != self.NAME and any(k.startswith("conv2d/") for k in own):
-            fit_name = self.NAME  # the conv kernels measured on this CPU (Cortex-A72) before its dense ones
-            note = [f"conv2d: {self.NAME}'s own fit"]
         fits = fit_data()["model"][fit_name]
         enc = w.values.TYPE
         layout = f"{w.sparse.format}+{enc}/" if w.sparse is not None else f"{enc}/"
