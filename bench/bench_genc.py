@@ -73,7 +73,8 @@ FIT_SHAPES = [(64, 100), (128, 120), (128, 256), (256, 300), (1024, 120),  # (in
               (52, 20), (90, 14),  # rows / columns off the SIMD widths: the kernels' scalar tails
               (96, 12),  # PQ sub-vectors of 24: one block of 16 taps and a tail (AArch64)
               (40, 21), (76, 18),  # gcc's copy loops in steps of 8 / one at a time, an odd row count
-              (72, 15), (132, 26)]  # PQ sub-vectors of 18 / 33: a tail of 2 / 1 taps (AArch64: gcc unrolls it)
+              (72, 15), (132, 26),  # PQ sub-vectors of 18 / 33: a tail of 2 / 1 taps (AArch64: gcc unrolls it)
+              (68, 22)]  # PQ sub-vectors of 17: one block and a one-tap tail (Cortex-A72: -16 % at 68x14 unfitted)
 HELD_SHAPES = [(784, 300), (512, 256), (100, 10)]  # never fitted: the model's check
 # the requantization variants (the fit's other kernels run per-tensor "multiplier" requantization):
 # label -> (base label, mode, per channel), measured beside their base kernel, fitted as one
